@@ -1,0 +1,9 @@
+"""``python -m bootup``."""
+
+from __future__ import annotations
+
+import sys
+
+from bootup.cli import main
+
+sys.exit(main())

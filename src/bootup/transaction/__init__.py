@@ -1,0 +1,3 @@
+"""bootup.transaction: not written yet; see the open issues."""
+
+from __future__ import annotations
