@@ -1,3 +1,7 @@
-"""bootup.analyze: not written yet; see the open issues."""
+"""Explaining the startup: dependency trees, dot graphs and "why is this unit here".
+
+Renderers are pure functions from the loaded units and transactions to text, so the CLI,
+the control socket and tests share them.
+"""
 
 from __future__ import annotations

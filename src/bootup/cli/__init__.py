@@ -43,14 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "--test" in arguments:
+        from bootup.cli._testmode import run_test_mode
+
+        return _guarded(lambda: run_test_mode(arguments))
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    return _guarded(lambda: handler(args))
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """Run a handler, turning bootup's errors into ``bootup: message`` and an exit code."""
     try:
-        return handler(args)
+        return run()
     except Error as exc:
         print(f"bootup: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -1,0 +1,44 @@
+"""Options shared by the verbs that read unit files offline (``--root``, ``--project``)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bootup.transaction import UnitGraph
+    from bootup.units.loader import Loader
+
+__all__ = ("add_unit_path_options", "load_all_graph", "load_graph")
+
+
+def add_unit_path_options(parser: argparse.ArgumentParser) -> None:
+    """``--root=DIR`` (systemctl's) and ``--project=DIR`` (only that directory's units)."""
+    parser.add_argument("--root", metavar="DIR", help="operate on the unit files under DIR")
+    parser.add_argument(
+        "--project", metavar="DIR", help="use only the unit files in DIR (project mode)"
+    )
+    parser.add_argument("--system", action="store_true", help="the system manager (default)")
+
+
+def _loader(args: argparse.Namespace) -> Loader:
+    from bootup.units.loader import Loader
+    from bootup.units.paths import search_path
+
+    return Loader(search_path(root=args.root, project=args.project))
+
+
+def load_graph(args: argparse.Namespace, roots: Iterable[str]) -> UnitGraph:
+    """The graph of ``roots`` and everything they refer to."""
+    from bootup.transaction.units_graph import load_graph as load
+
+    return load(_loader(args), roots)
+
+
+def load_all_graph(args: argparse.Namespace) -> UnitGraph:
+    """The graph of every unit on the search path (what ``analyze dot`` draws)."""
+    from bootup.transaction.units_graph import load_graph as load
+
+    loader = _loader(args)
+    return load(loader, sorted(loader.load_all()))

@@ -1,0 +1,216 @@
+"""The unit graph a transaction is computed over.
+
+A transaction needs little of a unit: its canonical name, its load state, its dependencies
+by kind, and a few flags. :class:`UnitNode` is that view, so the engine stays a pure
+function that tests can feed directly and that :mod:`bootup.units` feeds from unit files.
+
+Dependencies are declared forward (``a Requires b``); :class:`UnitGraph` adds the inverse
+of each (``b RequiredBy a``) exactly as systemd's ``unit_add_dependency()`` does, because
+the engine acts on inverses too (a stop propagates over RequiredBy). The behaviours each
+kind implies are systemd's dependency "atoms" (src/core/unit-dependency-atom.c).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = (
+    "ActiveState",
+    "DependencyKind",
+    "LoadState",
+    "UnitGraph",
+    "UnitNode",
+)
+
+
+class LoadState(enum.StrEnum):
+    """systemd's unit load states (``systemctl show -p LoadState``)."""
+
+    LOADED = "loaded"
+    NOT_FOUND = "not-found"
+    BAD_SETTING = "bad-setting"
+    ERROR = "error"
+    MASKED = "masked"
+
+
+class ActiveState(enum.StrEnum):
+    """systemd's unit active states (``systemctl show -p ActiveState``)."""
+
+    ACTIVE = "active"
+    RELOADING = "reloading"
+    INACTIVE = "inactive"
+    FAILED = "failed"
+    ACTIVATING = "activating"
+    DEACTIVATING = "deactivating"
+    MAINTENANCE = "maintenance"
+
+
+class DependencyKind(enum.StrEnum):
+    """Dependency kinds, spelled as ``systemctl show`` spells the properties."""
+
+    REQUIRES = "Requires"
+    REQUISITE = "Requisite"
+    WANTS = "Wants"
+    BINDS_TO = "BindsTo"
+    PART_OF = "PartOf"
+    UPHOLDS = "Upholds"
+    REQUIRED_BY = "RequiredBy"
+    REQUISITE_OF = "RequisiteOf"
+    WANTED_BY = "WantedBy"
+    BOUND_BY = "BoundBy"
+    CONSISTS_OF = "ConsistsOf"
+    UPHELD_BY = "UpheldBy"
+    CONFLICTS = "Conflicts"
+    CONFLICTED_BY = "ConflictedBy"
+    BEFORE = "Before"
+    AFTER = "After"
+    ON_FAILURE = "OnFailure"
+    ON_FAILURE_OF = "OnFailureOf"
+    ON_SUCCESS = "OnSuccess"
+    ON_SUCCESS_OF = "OnSuccessOf"
+    TRIGGERS = "Triggers"
+    TRIGGERED_BY = "TriggeredBy"
+    PROPAGATES_RELOAD_TO = "PropagatesReloadTo"
+    RELOAD_PROPAGATED_FROM = "ReloadPropagatedFrom"
+    PROPAGATES_STOP_TO = "PropagatesStopTo"
+    STOP_PROPAGATED_FROM = "StopPropagatedFrom"
+    JOINS_NAMESPACE_OF = "JoinsNamespaceOf"
+    REFERENCES = "References"
+    REFERENCED_BY = "ReferencedBy"
+    IN_SLICE = "InSlice"
+    SLICE_OF = "SliceOf"
+
+
+K = DependencyKind
+
+_PAIRS: Final = (
+    (K.REQUIRES, K.REQUIRED_BY),
+    (K.REQUISITE, K.REQUISITE_OF),
+    (K.WANTS, K.WANTED_BY),
+    (K.BINDS_TO, K.BOUND_BY),
+    (K.PART_OF, K.CONSISTS_OF),
+    (K.UPHOLDS, K.UPHELD_BY),
+    (K.CONFLICTS, K.CONFLICTED_BY),
+    (K.BEFORE, K.AFTER),
+    (K.ON_FAILURE, K.ON_FAILURE_OF),
+    (K.ON_SUCCESS, K.ON_SUCCESS_OF),
+    (K.TRIGGERS, K.TRIGGERED_BY),
+    (K.PROPAGATES_RELOAD_TO, K.RELOAD_PROPAGATED_FROM),
+    (K.PROPAGATES_STOP_TO, K.STOP_PROPAGATED_FROM),
+    (K.REFERENCES, K.REFERENCED_BY),
+    (K.IN_SLICE, K.SLICE_OF),
+)
+#: Each kind's inverse: adding ``a Requires b`` also adds ``b RequiredBy a``.
+INVERSE: Final[Mapping[DependencyKind, DependencyKind]] = {
+    **dict(_PAIRS),
+    **{b: a for a, b in _PAIRS},
+    K.JOINS_NAMESPACE_OF: K.JOINS_NAMESPACE_OF,
+}
+
+# The atoms the transaction engine acts on (systemd 252's atom_map), kind by kind.
+PULL_IN_START: Final = (K.REQUIRES, K.BINDS_TO)
+PULL_IN_START_IGNORED: Final = (K.WANTS, K.UPHOLDS)
+PULL_IN_VERIFY: Final = (K.REQUISITE,)
+PULL_IN_STOP: Final = (K.CONFLICTS,)
+PULL_IN_STOP_IGNORED: Final = (K.CONFLICTED_BY,)
+PROPAGATE_STOP: Final = (
+    K.REQUIRED_BY,
+    K.REQUISITE_OF,
+    K.BOUND_BY,
+    K.CONSISTS_OF,
+    K.PROPAGATES_STOP_TO,
+)
+PROPAGATE_RESTART: Final = (K.REQUIRED_BY, K.REQUISITE_OF, K.BOUND_BY, K.CONSISTS_OF)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitNode:
+    """What the transaction engine knows of one unit.
+
+    ``dependencies`` holds the dependencies declared *by this unit* (forward or inverse
+    kinds both allowed, e.g. a ``.wants/`` link makes the target ``Wants`` the unit);
+    :class:`UnitGraph` completes the inverses.
+    """
+
+    name: str
+    load_state: LoadState = LoadState.LOADED
+    dependencies: Mapping[DependencyKind, tuple[str, ...]] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    allow_isolate: bool = False
+    ignore_on_isolate: bool = False
+    refuse_manual_start: bool = False
+    refuse_manual_stop: bool = False
+    can_start: bool = True
+    can_reload: bool = False
+    perpetual: bool = False
+    load_error: str = ""
+
+
+class UnitGraph:
+    """All units known to a manager, with every dependency and its inverse.
+
+    Names that a dependency mentions but no node defines become ``not-found`` units, as
+    systemd loads a stub for every referenced name. Iteration is in name order, which is
+    what makes the engine deterministic.
+    """
+
+    __slots__ = ("_aliases", "_deps", "_nodes")
+
+    def __init__(self, nodes: Iterable[UnitNode]) -> None:
+        self._nodes: dict[str, UnitNode] = {}
+        self._aliases: dict[str, str] = {}
+        for node in nodes:
+            self._nodes[node.name] = node
+            for alias in node.aliases:
+                if alias != node.name:
+                    self._aliases[alias] = node.name
+        self._deps: dict[str, dict[DependencyKind, dict[str, None]]] = {}
+        for node in list(self._nodes.values()):
+            for kind, targets in node.dependencies.items():
+                for target in targets:
+                    self._add(node.name, kind, self.canonical(target))
+
+    def _add(self, name: str, kind: DependencyKind, target: str) -> None:
+        if target == name:
+            return  # systemd ignores a unit's dependencies on itself, silently
+        if target not in self._nodes:
+            self._nodes[target] = UnitNode(target, LoadState.NOT_FOUND)
+        self._deps.setdefault(name, {}).setdefault(kind, {})[target] = None
+        self._deps.setdefault(target, {}).setdefault(INVERSE[kind], {})[name] = None
+
+    def canonical(self, name: str) -> str:
+        """The unit's own name for ``name`` (an alias resolves to its unit)."""
+        return self._aliases.get(name, name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.canonical(name) in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def node(self, name: str) -> UnitNode:
+        """The unit named ``name``; an unknown name is a ``not-found`` unit, as in systemd."""
+        canonical = self.canonical(name)
+        found = self._nodes.get(canonical)
+        return found if found is not None else UnitNode(canonical, LoadState.NOT_FOUND)
+
+    def names(self) -> list[str]:
+        """Every unit's canonical name, sorted."""
+        return sorted(self._nodes)
+
+    def deps(self, name: str, *kinds: DependencyKind) -> list[str]:
+        """The units ``name`` has any of ``kinds`` on, sorted and without duplicates."""
+        by_kind = self._deps.get(self.canonical(name))
+        if not by_kind:
+            return []
+        found: set[str] = set()
+        for kind in kinds:
+            found.update(by_kind.get(kind, ()))
+        return sorted(found)
+
+    def has_dep(self, name: str, kind: DependencyKind, other: str) -> bool:
+        """Whether ``name`` has a ``kind`` dependency on ``other``."""
+        return other in self._deps.get(name, {}).get(kind, {})
