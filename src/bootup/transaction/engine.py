@@ -129,6 +129,14 @@ class _Builder:
         self.jobs: dict[str, list[_Job]] = {}
         self.anchor: _Job | None = None
         self.log: list[str] = []
+        self.order: list[str] | None = None
+        # Jobs whose unlinking may have left other jobs with nothing pulling them in.
+        self.orphans: list[_Job] = []
+        # Cycle search state kept across passes: see verify_order().
+        self.acyclic: set[_Job] = set()
+        self.verify_units: list[str] | None = None
+        self.verify_index = 0
+        self.heads_changed = False
         self.installed: dict[str, _Job] = {
             graph.canonical(unit): _Job(
                 graph.canonical(unit), q.type, installed=True, irreversible=q.irreversible
@@ -149,7 +157,10 @@ class _Builder:
         return jobs[0] if jobs else None
 
     def heads(self) -> list[_Job]:
-        return [self.jobs[unit][0] for unit in sorted(self.jobs)]
+        # Units only leave the transaction once it is built, so one sorted list serves.
+        if self.order is None or len(self.order) != len(self.jobs):
+            self.order = sorted(self.jobs)
+        return [self.jobs[unit][0] for unit in self.order if unit in self.jobs]
 
     # -- adding jobs -----------------------------------------------------------------
 
@@ -307,9 +318,16 @@ class _Builder:
         jobs = self.jobs.get(job.unit)
         if jobs is None or job not in jobs:
             return
+        was_head = jobs[0] is job
         jobs.remove(job)
-        if not jobs:
+        if jobs:
+            self.orphans.append(jobs[0])
+            # A new head job may order differently (a stop instead of a start): the cycle
+            # search cannot trust what it learnt about the old one.
+            self.heads_changed = self.heads_changed or was_head
+        else:
             del self.jobs[job.unit]
+        self.orphans.extend(link.object for link in job.subject_links)
         while job.subject_links:
             self._free(job.subject_links[0])
         while job.object_links:
@@ -367,38 +385,61 @@ class _Builder:
                     break
 
     def drop_redundant(self) -> None:
-        again = True
-        while again:
-            again = False
-            for head in self.heads():
-                queued = self.installed.get(head.unit)
-                keep = any(
-                    job is self.anchor
-                    or not is_redundant(job.type, self.state(job.unit))
-                    or (queued is not None and is_conflicting(job.type, queued.type))
-                    for job in self.jobs[head.unit]
-                )
-                if not keep:
-                    self.delete(head, delete_dependencies=False)
-                    again = True
-                    break
+        # One pass is enough: dropping a redundant job deletes no other job and changes no
+        # other unit's redundancy (systemd rescans after each drop to the same effect).
+        for head in self.heads():
+            queued = self.installed.get(head.unit)
+            keep = any(
+                job is self.anchor
+                or not is_redundant(job.type, self.state(job.unit))
+                or (queued is not None and is_conflicting(job.type, queued.type))
+                for job in self.jobs[head.unit]
+            )
+            if not keep:
+                while self.jobs.get(head.unit):
+                    self.delete(self.jobs[head.unit][0], delete_dependencies=False)
 
-    def collect_garbage(self) -> None:
-        again = True
-        while again:
-            again = False
-            for head in self.heads():
-                if head is not self.anchor and not head.object_links:
-                    self.delete(head, delete_dependencies=True)
-                    again = True
-                    break
+    def collect_garbage(self, *, everything: bool) -> None:
+        """Delete head jobs that nothing pulls in, until none is left.
+
+        A worklist replaces systemd's rescan after each deletion: only jobs that lost a
+        link (or became their unit's head) can have become garbage, so after the first full
+        scan only those are looked at. Peeling unreferenced jobs reaches the same fixed
+        point in any order, in linear time overall.
+        """
+        pending = list(reversed(self.heads())) if everything else []
+        while pending or self.orphans:
+            if not pending:
+                pending, self.orphans = self.orphans[::-1], []
+            head = pending.pop()
+            jobs = self.jobs.get(head.unit)
+            if not jobs or jobs[0] is not head or head is self.anchor or head.object_links:
+                continue
+            self.delete(head, delete_dependencies=True)
 
     def verify_order(self, generation: int) -> None:
-        for head in self.heads():
-            if self.jobs.get(head.unit) and self.jobs[head.unit][0] is head:
+        """Search the ordering graph for a cycle, from every unit in name order.
+
+        After a cycle is broken systemd starts the search over. Deleting jobs cannot create
+        a cycle, so every job a previous pass finished exploring is still cycle-free, and the
+        units searched from before are finished: the new pass resumes where the last one
+        stopped and skips finished jobs. It finds the same cycle systemd's restart would find
+        first, without the quadratic cost.
+        """
+        if self.verify_units is None or self.heads_changed:
+            self.verify_units = sorted(self.jobs)
+            self.verify_index = 0
+            self.acyclic.clear()
+            self.heads_changed = False
+        while self.verify_index < len(self.verify_units):
+            head = self.head(self.verify_units[self.verify_index])
+            if head is not None and head not in self.acyclic:
                 self._verify_one(head, None, generation)
+            self.verify_index += 1
 
     def _verify_one(self, job: _Job, came_from: _Job | None, generation: int) -> None:
+        if job in self.acyclic:
+            return
         if job.generation == generation:
             if job.marker is None:
                 return
@@ -412,6 +453,7 @@ class _Builder:
                     continue
                 self._verify_one(other, job, generation)
         job.marker = None
+        self.acyclic.add(job)
 
     def _break_cycle(self, job: _Job, came_from: _Job | None, generation: int) -> None:
         path: list[_Job] = []
@@ -624,26 +666,40 @@ def _activate(builder: _Builder, mode: JobMode) -> None:
     if mode is JobMode.FAIL:
         builder.minimize_impact()
     builder.drop_redundant()
-    while True:
-        if mode is not JobMode.ISOLATE:
-            builder.collect_garbage()
-        try:
-            builder.verify_order(generation)
-        except _Again:
-            continue
-        finally:
-            generation += 1
-        break
+    generation = _break_cycles(builder, mode, generation, collect_everything=True)
     while True:
         try:
             builder.merge_jobs()
         except _Again:
             if mode is not JobMode.ISOLATE:
-                builder.collect_garbage()
+                builder.collect_garbage(everything=False)
             continue
         break
     builder.drop_redundant()
+    # systemd searches for cycles before merging, over each unit's newest job only; a
+    # merge can still leave one (a dropped stop uncovers a start ordered both ways), and
+    # systemd then installs jobs that wait for each other forever. bootup searches the
+    # merged jobs once more, with the same rule.
+    builder.verify_units = None
+    builder.acyclic.clear()
+    _break_cycles(builder, mode, generation, collect_everything=False)
     builder.check_destructive(mode)
+
+
+def _break_cycles(
+    builder: _Builder, mode: JobMode, generation: int, *, collect_everything: bool
+) -> int:
+    """Steps 4 and 5: collect garbage and break ordering cycles until none is left."""
+    while True:
+        if mode is not JobMode.ISOLATE:
+            builder.collect_garbage(everything=collect_everything)
+            collect_everything = False
+        generation += 1
+        try:
+            builder.verify_order(generation)
+        except _Again:
+            continue
+        return generation
 
 
 def _result(builder: _Builder, mode: JobMode) -> Transaction:

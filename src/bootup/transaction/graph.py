@@ -157,7 +157,7 @@ class UnitGraph:
     what makes the engine deterministic.
     """
 
-    __slots__ = ("_aliases", "_deps", "_nodes")
+    __slots__ = ("_aliases", "_cache", "_deps", "_nodes")
 
     def __init__(self, nodes: Iterable[UnitNode]) -> None:
         self._nodes: dict[str, UnitNode] = {}
@@ -168,6 +168,8 @@ class UnitGraph:
                 if alias != node.name:
                     self._aliases[alias] = node.name
         self._deps: dict[str, dict[DependencyKind, dict[str, None]]] = {}
+        # deps() answers are asked for again and again by the engine's searches.
+        self._cache: dict[tuple[str, tuple[DependencyKind, ...]], list[str]] = {}
         for node in list(self._nodes.values()):
             for kind, targets in node.dependencies.items():
                 for target in targets:
@@ -203,13 +205,17 @@ class UnitGraph:
 
     def deps(self, name: str, *kinds: DependencyKind) -> list[str]:
         """The units ``name`` has any of ``kinds`` on, sorted and without duplicates."""
+        key = (name, kinds)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         by_kind = self._deps.get(self.canonical(name))
-        if not by_kind:
-            return []
         found: set[str] = set()
-        for kind in kinds:
-            found.update(by_kind.get(kind, ()))
-        return sorted(found)
+        if by_kind:
+            for kind in kinds:
+                found.update(by_kind.get(kind, ()))
+        result = self._cache[key] = sorted(found)
+        return result
 
     def has_dep(self, name: str, kind: DependencyKind, other: str) -> bool:
         """Whether ``name`` has a ``kind`` dependency on ``other``."""
