@@ -1,27 +1,27 @@
 """bootup's transactions against systemd 252's own (``systemd --test``), scenarios C1-C14, C34.
 
-Both load the same unit directory; the job sets ``{(unit, job type)}`` or the failure
-messages must be equal. Compared job sets leave out ``.slice`` units (the reference's rule:
-systemd realises slices itself) and the unit types bootup does not load from the host
-(mounts, devices, swaps, scopes and automounts that systemd synthesises from the running
-system), listed in :data:`COMPARED_TYPES`.
+Both load the same unit directory (and, for the machine's own tree, the output of the same
+generators); the job sets ``{(unit, job type)}`` or the failure messages must be equal,
+for every unit type. The real tree includes mount, automount and slice jobs: they match
+too, because bootup knows which units systemd makes active at start-up (the perpetual root
+and system slices, init.scope and the root mount).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from bootup.transaction import JobMode, JobRequestError, TransactionError, build_transaction
 from bootup.transaction.units_graph import load_graph
+from bootup.units.generators import generated
 from bootup.units.loader import Loader
 from bootup.units.paths import search_path
 from systemd_oracle import run_systemd_test, write_units
 
 pytestmark = pytest.mark.conformance
-
-COMPARED_TYPES = (".service", ".target", ".socket", ".timer", ".path")
 
 SVC = "[Service]\nExecStart=/bin/true\n"
 
@@ -132,14 +132,14 @@ SCENARIOS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 def _compared(jobs: frozenset[tuple[str, str]] | set[tuple[str, str]]) -> set[tuple[str, str]]:
-    return {(unit, job) for unit, job in jobs if unit.endswith(COMPARED_TYPES)}
+    return set(jobs)
 
 
 def bootup_test(directory: Path | None, unit: str) -> tuple[set[tuple[str, str]], str | None]:
     """bootup's answer, computed the way ``bootup --test`` computes it."""
     environ = {"SYSTEMD_UNIT_PATH": str(directory)} if directory is not None else {}
-    loader = Loader(search_path(environ=environ))
-    graph = load_graph(loader, [unit])
+    with generated(search_path(environ=environ)) as path:
+        graph = load_graph(Loader(path), [unit])
     try:
         try:
             tr = build_transaction(graph, unit, mode=JobMode.ISOLATE)
@@ -156,8 +156,23 @@ def test_scenario_matches_systemd(name: str, tmp_path: Path) -> None:
     directory = write_units(tmp_path / name, units)
     expected = run_systemd_test(directory, anchor)
     jobs, failure = bootup_test(directory, anchor)
-    assert failure == expected.failure, expected.output[-3000:]
+    assert normalize(failure) == normalize(expected.failure), expected.output[-3000:]
     assert jobs == _compared(expected.jobs), expected.output[-3000:]
+
+
+_CONFLICT = re.compile(r"^Transaction contains conflicting jobs '\S+' and '\S+' for \S+\. ")
+
+
+def normalize(message: str | None) -> str | None:
+    """The one allowed difference: which unit a job conflict is reported for.
+
+    systemd meets the units of a transaction in hash-map order, so when several units end
+    up with a start and a stop job it reports whichever it meets first (C9 reports
+    both.target in some runs and q.service in others). bootup meets them in name order.
+    """
+    if message is None:
+        return None
+    return _CONFLICT.sub("Transaction contains conflicting jobs (...). ", message)
 
 
 def test_c06_cycle_between_wanted_units_is_broken_like_systemd(tmp_path: Path) -> None:
@@ -188,7 +203,7 @@ REAL_TREE_TARGETS = ("multi-user.target", "graphical.target", "rescue.target", "
 def test_c34_real_tree_matches_systemd(target: str) -> None:
     expected = run_systemd_test(None, target)
     jobs, failure = bootup_test(None, target)
-    assert failure == expected.failure
+    assert normalize(failure) == normalize(expected.failure)
     missing = _compared(expected.jobs) - jobs
     extra = jobs - _compared(expected.jobs)
     assert (missing, extra) == (set(), set()), expected.output[-2000:]

@@ -46,7 +46,7 @@ def run_test_mode(argv: Sequence[str]) -> int:
         print("bootup --test: --user is not supported yet", file=sys.stderr)
         return 1
     debug = os.environ.get("SYSTEMD_LOG_LEVEL", "").lower() == "debug"
-    graph = load_graph(args, [args.unit])
+    graph = load_graph(args, [args.unit], generators=True)
     log: list[str] = []
     try:
         try:

@@ -29,16 +29,28 @@ def _loader(args: argparse.Namespace) -> Loader:
     return Loader(search_path(root=args.root, project=args.project))
 
 
-def load_graph(args: argparse.Namespace, roots: Iterable[str]) -> UnitGraph:
-    """The graph of ``roots`` and everything they refer to."""
-    from bootup.transaction.units_graph import load_graph as load
+def load_graph(
+    args: argparse.Namespace, roots: Iterable[str], *, generators: bool = False
+) -> UnitGraph:
+    """The graph of ``roots`` and everything they refer to.
 
-    return load(_loader(args), roots)
+    With ``generators``, the system's generators run first into a temporary directory that
+    takes the place of /run/systemd/generator*, as ``systemd --test`` does.
+    """
+    from bootup.transaction.units_graph import load_graph as load
+    from bootup.units.generators import generated
+    from bootup.units.loader import Loader
+    from bootup.units.paths import search_path
+
+    path = search_path(root=args.root, project=args.project)
+    if not generators:
+        return load(Loader(path), roots)
+    with generated(path) as with_generated:
+        return load(Loader(with_generated), roots)
 
 
 def load_all_graph(args: argparse.Namespace) -> UnitGraph:
     """The graph of every unit on the search path (what ``analyze dot`` draws)."""
     from bootup.transaction.units_graph import load_graph as load
 
-    loader = _loader(args)
-    return load(loader, sorted(loader.load_all()))
+    return load(_loader(args))

@@ -7,17 +7,18 @@ stopped by an isolate, as they are not loaded).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 from bootup.transaction.graph import DependencyKind, LoadState, UnitGraph, UnitNode
+from bootup.units.dependencies import load_graph as load_units
 from bootup.units.loader import Loader
 from bootup.units.model import Unit, UnitType
 
 __all__ = ("load_graph", "unit_node")
 
-#: Units systemd creates itself and never stops (``unit->perpetual``).
-PERPETUAL = frozenset({"-.slice", "init.scope", "-.mount"})
+#: Units the system manager creates at start-up and never stops (``unit->perpetual``):
+#: the root and system slices (slice.c), PID 1's own scope, and the root mount.
+PERPETUAL = frozenset({"-.slice", "system.slice", "init.scope", "-.mount"})
 
 _BOOLEAN_TRUE = frozenset({"1", "yes", "y", "true", "t", "on"})
 
@@ -57,19 +58,11 @@ def unit_node(unit: Unit) -> UnitNode:
     )
 
 
-def load_graph(loader: Loader, roots: Iterable[str]) -> UnitGraph:
-    """Load ``roots`` and every unit they refer to, transitively, into a graph."""
-    nodes: dict[str, UnitNode] = {}
-    queue = deque(roots)
-    seen: set[str] = set(queue)
-    while queue:
-        unit = loader.load(queue.popleft())
-        if unit.name in nodes:
-            continue
-        nodes[unit.name] = unit_node(unit)
-        seen.update(unit.names)
-        for dep in unit.dependencies:
-            if dep.target not in seen:
-                seen.add(dep.target)
-                queue.append(dep.target)
-    return UnitGraph(nodes.values())
+def load_graph(loader: Loader, roots: Iterable[str] | None = None) -> UnitGraph:
+    """Load ``roots`` (default: every unit on the path) and every unit they refer to.
+
+    The units come with their default, implicit and inverse dependencies
+    (:func:`bootup.units.dependencies.load_graph`), as systemd's dump shows them.
+    """
+    units = load_units(loader, roots)
+    return UnitGraph(unit_node(unit) for unit in units.values())

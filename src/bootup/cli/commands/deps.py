@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from bootup.cli._units import add_unit_path_options, load_graph
+from bootup.cli._units import add_unit_path_options, load_all_graph, load_graph
 
 __all__ = ("register",)
 
@@ -40,7 +40,12 @@ def _run(args: argparse.Namespace) -> int:
         direction = DependencyDirection.AFTER
     elif args.before:
         direction = DependencyDirection.BEFORE
-    graph = load_graph(args, [args.unit])
+    # Offline there is no set of "loaded units": the inverse directions need every unit on
+    # the search path, or nothing would point back at the unit.
+    if direction is DependencyDirection.REQUIRES:
+        graph = load_graph(args, [args.unit])
+    else:
+        graph = load_all_graph(args)
     text = render_tree(
         graph,
         args.unit,
