@@ -126,3 +126,13 @@ def test_stampede_demo_shows_one_backend_call() -> None:
     assert (served, requests) == (200, 200)
     assert 1 <= calls < 200
     assert "\x1b" not in out  # nothing animated or coloured when not a terminal
+
+
+def test_transaction_benchmark_quick_prints_sizes_and_the_real_tree() -> None:
+    out = _run(str(ROOT / "benchmarks" / "transaction.py"), "--quick").stdout
+    assert out.startswith("machine: ")
+    assert "layered 1,000" in out
+    assert "layered 2,000" in out
+    assert "real tree, multi-user.target" in out
+    # The work (Python calls) of a doubled graph is printed as a ratio next to the time.
+    assert re.search(r"layered 2,000 .* \d\.\d\dx +\d\.\d\dx$", out, re.MULTILINE), out
