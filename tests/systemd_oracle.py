@@ -62,10 +62,11 @@ def write_units(directory: Path, units: dict[str, str], *, stubs: bool = True) -
     return directory
 
 
-def run_systemd_test(directory: Path | None, unit: str) -> TestRun:
+def run_systemd_test(directory: Path | str | None, unit: str) -> TestRun:
     """Run ``systemd --test --system --unit=UNIT`` over ``directory`` as nobody.
 
-    ``directory`` None means the machine's own unit search path.
+    ``directory`` None means the machine's own unit search path; a string is used as
+    ``SYSTEMD_UNIT_PATH`` as it is (several directories separated by ``:``).
     """
     runuser = require_tool("runuser", package="util-linux")
     systemd = require_tool("/lib/systemd/systemd", package="systemd")

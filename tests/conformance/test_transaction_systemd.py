@@ -83,6 +83,34 @@ SCENARIOS: dict[str, tuple[str, dict[str, str]]] = {
             "tm.service": SVC,
         },
     ),
+    "c11_precedence_and_dropins": (
+        "t.target",
+        {
+            # The fragment comes from the first directory of the path that has it; drop-ins
+            # from every directory, sorted by name, the later one of a name shadowed.
+            "t.target": "[Unit]\nWants=x.service x-y.service\n",
+            "x.service": "[Unit]\nWants=from-first.service\n" + SVC,
+            "from-first.service": SVC,
+            "service.d/00-all.conf": "[Unit]\nWants=typewide.service\n",
+            "typewide.service": SVC,
+            "x.service.d/10-more.conf": "[Unit]\nRequires=dropin.service\n",
+            "dropin.service": SVC,
+            "x-.service.d/p.conf": "[Unit]\nWants=prefix.service\n",
+            "prefix.service": SVC,
+            "x-y.service": SVC,
+        },
+    ),
+    "c12_dependencies_are_never_reset": (
+        "t.target",
+        {
+            "t.target": "[Unit]\nWants=u.service\n",
+            "u.service": "[Unit]\nWants=a.service b.service\n" + SVC,
+            "u.service.d/reset.conf": "[Unit]\nWants=\nWants=c.service\n",
+            "a.service": SVC,
+            "b.service": SVC,
+            "c.service": SVC,
+        },
+    ),
     "c13_template_instance": (
         "t.target",
         {
@@ -135,7 +163,7 @@ def _compared(jobs: frozenset[tuple[str, str]] | set[tuple[str, str]]) -> set[tu
     return set(jobs)
 
 
-def bootup_test(directory: Path | None, unit: str) -> tuple[set[tuple[str, str]], str | None]:
+def bootup_test(directory: Path | str | None, unit: str) -> tuple[set[tuple[str, str]], str | None]:
     """bootup's answer, computed the way ``bootup --test`` computes it."""
     environ = {"SYSTEMD_UNIT_PATH": str(directory)} if directory is not None else {}
     with generated(search_path(environ=environ)) as path:
@@ -193,6 +221,50 @@ def test_c06_cycle_between_wanted_units_is_broken_like_systemd(tmp_path: Path) -
     assert len(jobs & cycle) == 1
     assert len(_compared(expected.jobs) & cycle) == 1
     assert jobs - cycle == _compared(expected.jobs) - cycle
+
+
+def test_c11_precedence_across_directories(tmp_path: Path) -> None:
+    """etc over run over lib for the fragment; drop-ins merged from all three, by name."""
+    etc, run, lib = tmp_path / "etc", tmp_path / "run", tmp_path / "lib"
+    write_units(lib, {"t.target": "[Unit]\nWants=x.service\n"})
+    write_units(
+        lib,
+        {
+            "x.service": "[Unit]\nWants=lib-fragment.service\n" + SVC,
+            "x.service.d/10-same.conf": "[Unit]\nWants=lib-10.service\n",
+            "service.d/00-all.conf": "[Unit]\nWants=lib-00.service\n",
+            "lib-fragment.service": SVC,
+            "lib-10.service": SVC,
+            "lib-00.service": SVC,
+        },
+        stubs=False,
+    )
+    write_units(
+        run,
+        {
+            "x.service": "[Unit]\nWants=run-fragment.service\n" + SVC,
+            "x.service.d/05-run.conf": "[Unit]\nWants=run-05.service\n",
+            "run-fragment.service": SVC,
+            "run-05.service": SVC,
+        },
+        stubs=False,
+    )
+    write_units(
+        etc,
+        {
+            "x.service.d/10-same.conf": "[Unit]\nWants=etc-10.service\n",
+            "etc-10.service": SVC,
+        },
+        stubs=False,
+    )
+    path = f"{etc}:{run}:{lib}"
+    expected = run_systemd_test(path, "t.target")
+    jobs, failure = bootup_test(path, "t.target")
+    assert failure == expected.failure is None
+    assert jobs == _compared(expected.jobs), expected.output[-3000:]
+    assert ("run-fragment.service", "start") in jobs
+    assert ("etc-10.service", "start") in jobs
+    assert ("lib-10.service", "start") not in jobs
 
 
 REAL_TREE_TARGETS = ("multi-user.target", "graphical.target", "rescue.target", "emergency.target")
