@@ -48,9 +48,11 @@ _GPERF_KEY = re.compile(rb"^(%s)\.([A-Za-z0-9]+)$" % b"|".join(s.encode() for s 
 
 
 def systemd_version(systemd: str = SYSTEMD) -> str:
+    """The major version (``252``): Debian point releases (252.38 -> 252.39) keep the
+    directive set, and the table must not go stale when apt upgrades the package."""
     out = subprocess.run([systemd, "--version"], capture_output=True, text=True, check=True)
     first = out.stdout.splitlines()[0]
-    return first.removeprefix("systemd ").strip()
+    return first.removeprefix("systemd ").split()[0]
 
 
 def dump_items(systemd: str = SYSTEMD) -> list[tuple[str, str, str]]:

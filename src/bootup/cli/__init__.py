@@ -32,6 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="The Linux boot-and-startup chain: service manager, boot chain, singleflight.",
     )
     parser.add_argument("--version", action="version", version=f"bootup {__version__}")
+    # As with systemctl, --root may come before the verb; the verbs that read unit files
+    # accept it after the verb too. SUPPRESS keeps either position from resetting the other.
+    parser.add_argument(
+        "--root", metavar="DIR", default=argparse.SUPPRESS, help="operate on the files under DIR"
+    )
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="use the project in DIR (its unit files and its running manager)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):

@@ -15,18 +15,33 @@ __all__ = ("add_unit_path_options", "load_all_graph", "load_graph")
 
 def add_unit_path_options(parser: argparse.ArgumentParser) -> None:
     """``--root=DIR`` (systemctl's) and ``--project=DIR`` (only that directory's units)."""
-    parser.add_argument("--root", metavar="DIR", help="operate on the unit files under DIR")
     parser.add_argument(
-        "--project", metavar="DIR", help="use only the unit files in DIR (project mode)"
+        "--root",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="operate on the unit files under DIR",
+    )
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="use only the unit files in DIR (project mode)",
     )
     parser.add_argument("--system", action="store_true", help="the system manager (default)")
+
+
+def _paths(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    root: str | None = getattr(args, "root", None)
+    project: str | None = getattr(args, "project", None)
+    return root, project
 
 
 def _loader(args: argparse.Namespace) -> Loader:
     from bootup.units.loader import Loader
     from bootup.units.paths import search_path
 
-    return Loader(search_path(root=args.root, project=args.project))
+    root, project = _paths(args)
+    return Loader(search_path(root=root, project=project))
 
 
 def load_graph(
@@ -42,7 +57,8 @@ def load_graph(
     from bootup.units.loader import Loader
     from bootup.units.paths import search_path
 
-    path = search_path(root=args.root, project=args.project)
+    root, project = _paths(args)
+    path = search_path(root=root, project=project)
     if not generators:
         return load(Loader(path), roots)
     with generated(path) as with_generated:

@@ -8,7 +8,7 @@ recognises only to say that support for them has been removed.
 
 from __future__ import annotations
 
-SYSTEMD_VERSION = "252 (252.38-1~deb12u1)"
+SYSTEMD_VERSION = "252"
 
 DIRECTIVES: tuple[tuple[str, str, str], ...] = (
     ("Unit", "Description", "STRING"),
