@@ -294,3 +294,16 @@ def test_slice_loads_from_drop_ins_alone_but_a_service_does_not(tmp_path: Path) 
     assert (sliced.load_state, sliced.description) == (LoadState.LOADED, "from dropin")
     ghost = loader.load("ghost.service")
     assert (ghost.load_state, ghost.description) == (LoadState.NOT_FOUND, "")
+
+
+def test_condition_parameters_expand_specifiers(tmp_path: Path) -> None:
+    """systemd tests ConditionPathExists=/run/%n against the unit's own name."""
+    (tmp_path / "probe.service").write_text(
+        "[Unit]\nConditionPathExists=|!/run/%n\nAssertPathIsDirectory=/srv/%p\n"
+        "[Service]\nExecStart=/bin/true\n"
+    )
+    unit = Loader(search_path(project=str(tmp_path))).load("probe.service")
+    assert [(c.parameter, c.trigger, c.negate) for c in unit.conditions] == [
+        ("/run/probe.service", True, True)
+    ]
+    assert [c.parameter for c in unit.asserts] == ["/srv/probe"]

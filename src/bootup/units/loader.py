@@ -597,6 +597,12 @@ class Loader:
             negate = rest.startswith("!")
             rest = rest[1:].lstrip() if negate else rest
             kind = key.removeprefix("Assert").removeprefix("Condition")
+            # load-fragment.c expands specifiers in the parameter (after | and !), so
+            # ConditionPathExists=/run/%n tests the unit's own name.
+            expanded = self._expand(b, a, rest)
+            if expanded is None:
+                return
+            rest = expanded
             if kind in _PATH_CONDITIONS and not rest.startswith("/"):
                 b.warn(a, f"{key}= path is not absolute, ignoring: {rest}")
                 return
