@@ -1,0 +1,35 @@
+"""benchmarks/control.py --quick runs to the end and prints its three tables.
+
+Timing is printed by the benchmark, never asserted here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_control_benchmark_quick() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "control.py"), "--quick", "--clients", "200"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "(a) round trip per call, one connection" in out
+    assert "(b) 200 concurrent clients, one GetStatus call each" in out
+    assert "(c) CLI wall time" in out
+    rows = {line.split("  ")[0].strip() for line in out.splitlines()}
+    assert {"GetInfo (baseline)", "is-active", "show", "calls/s"} <= rows
+    assert "bootup is-active web.service" in rows
