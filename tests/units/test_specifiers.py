@@ -205,3 +205,12 @@ def test_expand_or_warn_uses_systemd_wording() -> None:
     )
     value, diag = expand_or_warn("desc %i", TEMPLATE_INSTANCE, HOST, "/u/a.service", 3)
     assert (value, diag) == ("desc a\\x2db-c", None)
+
+
+def test_percent_before_a_non_alphanumeric_character_is_kept() -> None:
+    """systemd refuses unknown letters (%z) but keeps %/ as written (100%/10sec)."""
+    unit = UnitContext("s.service", None)
+    assert expand("100%/10sec", unit, HOST) == "100%/10sec"
+    assert expand("/tmp/a%/b%", unit, HOST) == "/tmp/a%/b%"
+    with pytest.raises(SpecifierError, match="Invalid slot"):
+        expand("/tmp/%z", unit, HOST)

@@ -288,6 +288,11 @@ def expand(
             out.append("%")
             continue
         resolver = _TABLE.get(letter)
+        if resolver is None and not (letter.isascii() and letter.isalnum()):
+            # specifier_printf() refuses only unknown *letters and digits*; any other
+            # character after % is kept as written: ConditionCPUPressure=100%/10sec.
+            out.append("%" + letter)
+            continue
         if resolver is None or letter not in allowed:
             raise SpecifierError(text, letter, "Invalid slot")
         try:
