@@ -47,7 +47,13 @@ def _common() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     where = parent.add_mutually_exclusive_group()
     where.add_argument("--system", action="store_true", help="talk to the system manager")
-    where.add_argument("--project", metavar="DIR", help="talk to DIR's manager (bootup up DIR)")
+    # SUPPRESS: `bootup --project DIR status x` (the top-level option) must not be reset.
+    where.add_argument(
+        "--project",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="talk to DIR's manager (bootup up DIR)",
+    )
     parent.add_argument("--no-pager", action="store_true", help="accepted; bootup never pages")
     parent.add_argument("-q", "--quiet", action="store_true", help="print less")
     return parent

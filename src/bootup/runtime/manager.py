@@ -1,0 +1,702 @@
+"""The service manager: loads a unit set, applies transactions, runs and supervises jobs.
+
+Design. One asyncio event loop does everything; nothing polls. A request ("start
+multi-user.target") becomes a transaction (:func:`bootup.transaction.build_transaction`,
+systemd's rules), whose jobs are installed one per unit. A job runs as soon as systemd's
+``job_is_runnable()`` holds (:mod:`bootup.runtime.jobs`); independent jobs run concurrently
+as tasks. When a job finishes, only its unit's ordering neighbours are looked at again.
+Failures propagate as in src/core/job.c: a failed start or verify job fails the waiting
+start jobs of the units that ``Requires=``, ``BindsTo=`` or ``Requisite=`` it with result
+``dependency``. State changes drive the rest: ``OnFailure=``/``OnSuccess=``, stopping
+``BindsTo=`` dependants, restarting ``Upholds=`` targets, automatic restarts.
+
+Concurrent identical requests share one job through a singleflight
+:class:`~bootup.singleflight.AsyncGroup` keyed by (unit, job type): every caller gets the
+same result.
+
+Observers (the console, tests) subscribe to :class:`~bootup.runtime.jobs.JobEvent` and
+:class:`~bootup.runtime.jobs.UnitEvent`; :meth:`Manager.wait_until` waits for a predicate
+over the manager's state, woken by those events, never by a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable, Coroutine, Iterable
+from pathlib import Path
+from types import TracebackType
+
+from bootup.errors import ManagerError
+from bootup.runtime.clock import Clock, LoopClock
+from bootup.runtime.console import job_message
+from bootup.runtime.jobs import JobEvent, JobState, RunJob, UnitEvent, is_runnable
+from bootup.runtime.journal import Journal
+from bootup.runtime.notify import NotifyMessage, NotifyServer
+from bootup.runtime.process import ChildReaper, ProcessTable, set_child_subreaper
+from bootup.runtime.service import ServiceRuntime, UnitRuntime, make_runtime
+from bootup.runtime.states import ActiveState, JobResult, ServiceState
+from bootup.singleflight import AsyncGroup
+from bootup.transaction import (
+    JobMode,
+    JobType,
+    QueuedJob,
+    Transaction,
+    UnitGraph,
+    build_transaction,
+)
+from bootup.transaction.units_graph import unit_node
+from bootup.units.dependencies import load_graph
+from bootup.units.loader import Loader
+from bootup.units.model import DependencyType, Unit, UnitType
+from bootup.units.paths import SearchPath
+
+__all__ = ("Event", "Manager")
+
+logger = logging.getLogger(__name__)
+
+Event = JobEvent | UnitEvent
+
+_PROPAGATE_START_FAILURE = (
+    DependencyType.REQUIRED_BY,
+    DependencyType.BOUND_BY,
+    DependencyType.REQUISITE_OF,
+)
+_INACTIVE = (ActiveState.INACTIVE, ActiveState.FAILED)
+#: systemd's auto_start_stop_ratelimit: at most 16 Upholds= starts per 10 s per unit.
+_UPHOLD_BURST = 16
+_UPHOLD_INTERVAL = 10.0
+
+
+class Manager:
+    """A bootup service manager over one unit search path.
+
+    Use as ``async with Manager(path, state_dir=...) as m: await m.start_unit("x.target")``.
+    It must run on the main thread's event loop (it handles SIGCHLD).
+
+    Args:
+        search_path: where units are loaded from.
+        state_dir: runtime files (the notify socket); created if missing.
+        journal: where manager and service lines go; None keeps them in the Python log.
+        clock: time source for timeouts and restarts (tests inject a ManualClock).
+        root: the root directory conditions are evaluated against.
+        subreaper: make the manager the child subreaper of its descendants.
+    """
+
+    def __init__(
+        self,
+        search_path: SearchPath,
+        *,
+        state_dir: Path,
+        journal: Journal | None = None,
+        clock: Clock | None = None,
+        root: str = "/",
+        subreaper: bool = True,
+        state_file: Path | None = None,
+    ) -> None:
+        self.search_path = search_path
+        self.state_dir = state_dir
+        self.journal = journal
+        self.clock: Clock = clock or LoopClock()
+        self.root = root
+        self.reaper = ChildReaper()
+        self.notify_socket: str | None = None
+        self.units: dict[str, Unit] = {}
+        self.graph: UnitGraph = UnitGraph([])
+        self.runtimes: dict[str, UnitRuntime] = {}
+        self.jobs: dict[str, RunJob] = {}
+        self._superseded: dict[str, RunJob] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listeners: list[Callable[[Event], object]] = []
+        self._changed: asyncio.Condition | None = None
+        self._flights: AsyncGroup[tuple[str, str], JobResult] = AsyncGroup()
+        self._notify: NotifyServer | None = None
+        self._subreaper = subreaper
+        self._uphold_starts: dict[str, list[float]] = {}
+        self._closed = False
+        self._table: ProcessTable | None = None
+        #: Set by shutdown(): no new start jobs from triggers, restarts or Upholds=.
+        self.stopping = False
+        self._idle: asyncio.Event | None = None
+        self.state_file = state_file
+        self._snapshot_pending = False
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def __aenter__(self) -> Manager:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Load the units, start reaping children and receiving sd_notify messages."""
+        self._changed = asyncio.Condition()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.load()
+        if self._subreaper:
+            set_child_subreaper(True)
+        self.reaper.start()
+        self.reaper.add_listener(self._drop_table)
+        notify = NotifyServer(self.state_dir / "notify", self._on_notify)
+        await notify.start()
+        self._notify = notify
+        self.notify_socket = notify.address
+
+    def load(self) -> None:
+        """(Re)load every unit on the search path and the graph transactions use."""
+        loader = Loader(self.search_path)
+        self.units = load_graph(loader)
+        self.graph = UnitGraph([unit_node(u) for u in self.units.values()])
+        for name, unit in self.units.items():
+            runtime = self.runtimes.get(name)
+            if runtime is None:
+                self.runtimes[name] = make_runtime(unit, self)
+            else:
+                runtime.unit = unit
+
+    async def close(self) -> None:
+        """Stop everything that runs, then release the sockets and the SIGCHLD handler."""
+        if self._closed:
+            return
+        with contextlib.suppress(Exception):
+            await self.shutdown()
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self._notify is not None:
+            await self._notify.close()
+        self.reaper.close()
+        if self._subreaper:
+            set_child_subreaper(False)
+
+    # --- the RuntimeHost side ---------------------------------------------------------
+
+    def log(self, unit: str | None, message: str, *, priority: int = 6) -> None:
+        """A manager line into the journal (and the Python log)."""
+        level = _LEVELS.get(priority, logging.INFO) if self.journal is None else logging.DEBUG
+        logger.log(level, "%s: %s", unit or "bootup", message)
+        if self.journal is not None:
+            self.journal.append(unit, message, priority=priority, source="manager")
+
+    def output(self, unit: str, pid: int, source: str, line: str) -> None:
+        """A line printed by a unit's process."""
+        if self.journal is not None:
+            self.journal.append(unit, line, pid=pid or None, source=source)
+        else:
+            logger.info("%s[%d]: %s", unit, pid, line)
+
+    def unit_state_changed(
+        self, runtime: UnitRuntime, old: ActiveState, new: ActiveState, result_ok: bool
+    ) -> None:
+        """Fire the dependencies that act on state changes, then tell observers."""
+        name = runtime.name
+        self._emit(UnitEvent(name, old, new, runtime.sub_state.value))
+        if new is ActiveState.FAILED:
+            self._trigger(name, DependencyType.ON_FAILURE, "OnFailure")
+        if new is ActiveState.INACTIVE and old not in _INACTIVE and result_ok:
+            self._trigger(name, DependencyType.ON_SUCCESS, "OnSuccess")
+        if new in _INACTIVE and old not in _INACTIVE:
+            self._stop_bound(name)
+            self._uphold(name)
+        if new is ActiveState.ACTIVE:
+            for other in self._deps(name, DependencyType.UPHOLDS):
+                self._uphold(other)
+
+    def process_table(self) -> ProcessTable:
+        """A ``/proc`` scan shared by everyone asking in this loop turn (see ProcessTable)."""
+        if self._table is None:
+            self._table = ProcessTable.scan()
+            asyncio.get_running_loop().call_soon(self._drop_table)
+        return self._table
+
+    def _drop_table(self, *_: object) -> None:
+        self._table = None
+
+    def invalidate_process_table(self) -> None:
+        """Forget the shared ``/proc`` scan (called when a process is spawned)."""
+        self._table = None
+
+    def request_restart(self, runtime: ServiceRuntime) -> None:
+        """Queue a start job for a service whose RestartSec= elapsed."""
+        self._spawn(self._restart_job(runtime.name))
+
+    async def _restart_job(self, name: str) -> None:
+        if self.stopping:
+            return
+        with contextlib.suppress(Exception):
+            await self.enqueue(name, JobType.START, JobMode.REPLACE)
+
+    async def wait_idle_queue(self, limit: float) -> None:
+        """Type=idle: wait until no other start job is queued, at most ``limit`` seconds."""
+        loop = asyncio.get_running_loop()
+        fired: asyncio.Future[None] = loop.create_future()
+
+        def expire() -> None:
+            if not fired.done():
+                fired.set_result(None)
+
+        def others_done() -> bool:
+            return sum(1 for j in self.jobs.values() if j.type is JobType.START) <= 1
+
+        timer = self.clock.call_later(limit, expire)
+        waiter = asyncio.ensure_future(self.wait_until(others_done))
+        try:
+            await asyncio.wait({waiter, fired}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            waiter.cancel()
+
+    # --- observers --------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[Event], object]) -> Callable[[], None]:
+        """Call ``listener`` for every event; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _emit(self, event: Event) -> None:
+        # The snapshot is scheduled before the listeners run, so a listener that defers its
+        # output with call_soon (the console of ``bootup up``) prints after state.json
+        # already shows the change.
+        if self.state_file is not None and not self._snapshot_pending:
+            self._snapshot_pending = True
+            asyncio.get_running_loop().call_soon(self._write_snapshot)
+        for listener in list(self._listeners):
+            listener(event)
+        self._wake()
+
+    def snapshot(self) -> dict[str, object]:
+        """Every unit's ``systemctl show``-style properties and the queued jobs."""
+        return {
+            "pid": os.getpid(),
+            "units": {name: r.properties() for name, r in sorted(self.runtimes.items())},
+            "jobs": [
+                {"id": j.id, "unit": j.unit, "type": j.type.value, "state": j.state.value}
+                for j in self.list_jobs()
+            ],
+        }
+
+    def _write_snapshot(self) -> None:
+        """Write :meth:`snapshot` to ``state_file`` atomically (coalesced per loop turn)."""
+        self._snapshot_pending = False
+        path = self.state_file
+        if path is None:
+            return
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            with open(tmp, "w") as f:
+                json.dump(self.snapshot(), f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            logger.warning("cannot write %s: %s", path, exc)
+
+    def _wake(self) -> None:
+        changed = self._changed
+        if changed is None:
+            return
+
+        async def notify() -> None:
+            async with changed:
+                changed.notify_all()
+
+        self._spawn(notify())
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds; it is checked after every event."""
+        assert self._changed is not None
+        async with self._changed:
+            await self._changed.wait_for(predicate)
+
+    def state(self, name: str) -> ActiveState:
+        """A unit's active state (aliases accepted)."""
+        return self.runtime(name).active_state
+
+    def runtime(self, name: str) -> UnitRuntime:
+        """A unit's runtime object (aliases accepted)."""
+        canonical = self.graph.canonical(name) if name in self.graph else name
+        try:
+            return self.runtimes[canonical]
+        except KeyError:
+            raise ManagerError(f"Unit {name} not loaded.") from None
+
+    def service(self, name: str) -> ServiceRuntime:
+        """A service's runtime object."""
+        runtime = self.runtime(name)
+        if not isinstance(runtime, ServiceRuntime):
+            raise ManagerError(f"Unit {name} is not a service.")
+        return runtime
+
+    # --- requests ---------------------------------------------------------------------
+
+    async def start_unit(self, name: str, mode: JobMode = JobMode.REPLACE) -> JobResult:
+        """Start a unit and what it pulls in; return the anchor job's result."""
+        return await self._flights.do((name, "start"), self._run_request, name, JobType.START, mode)
+
+    async def stop_unit(self, name: str, mode: JobMode = JobMode.REPLACE) -> JobResult:
+        """Stop a unit and what depends on it; return the anchor job's result."""
+        return await self._flights.do((name, "stop"), self._run_request, name, JobType.STOP, mode)
+
+    async def restart_unit(self, name: str, mode: JobMode = JobMode.REPLACE) -> JobResult:
+        """Restart a unit (stop then start)."""
+        return await self._flights.do(
+            (name, "restart"), self._run_request, name, JobType.RESTART, mode
+        )
+
+    async def reload_unit(self, name: str) -> JobResult:
+        """Run a unit's ExecReload=."""
+        return await self._flights.do(
+            (name, "reload"), self._run_request, name, JobType.RELOAD, JobMode.REPLACE
+        )
+
+    async def _run_request(self, name: str, job_type: JobType, mode: JobMode) -> JobResult:
+        job = await self.enqueue(name, job_type, mode)
+        return await asyncio.shield(job.done)
+
+    async def enqueue(self, name: str, job_type: JobType, mode: JobMode) -> RunJob:
+        """Build and install a transaction; return the anchor job (already running maybe).
+
+        Raises:
+            TransactionError: systemd would refuse the request (message as systemd's).
+        """
+        states = {n: r.active_state for n, r in self.runtimes.items()}
+        queued = {u: QueuedJob(j.type, j.irreversible) for u, j in self.jobs.items()}
+        tx = build_transaction(self.graph, name, job_type, mode, states=states, queued=queued)
+        for line in tx.log:
+            self.log(None, line, priority=7)
+        return self._install(tx, job_type)
+
+    def _install(self, tx: Transaction, job_type: JobType) -> RunJob:
+        loop = asyncio.get_running_loop()
+        for unit in tx.cancelled:
+            old = self.jobs.get(unit)
+            if old is not None and old.state is JobState.WAITING:
+                self._finish(old, JobResult.CANCELED)
+        installed: list[RunJob] = []
+        anchor: RunJob | None = None
+        for unit, job in sorted(tx.jobs.items()):
+            existing = self.jobs.get(unit)
+            if existing is not None and existing.type is job.type:
+                installed.append(existing)
+                if unit == tx.anchor:
+                    anchor = existing
+                continue
+            new = RunJob(
+                unit,
+                job.type,
+                loop.create_future(),
+                irreversible=tx.mode is JobMode.REPLACE_IRREVERSIBLY,
+            )
+            if existing is not None:
+                if existing.state is JobState.WAITING:
+                    self._finish(existing, JobResult.CANCELED, dispatch=False)
+                else:
+                    self._superseded[unit] = existing
+                    runtime = self.runtimes.get(unit)
+                    if job.type in (JobType.STOP, JobType.RESTART) and isinstance(
+                        runtime, ServiceRuntime
+                    ):
+                        runtime.interrupt_start()
+            self.jobs[unit] = new
+            installed.append(new)
+            if unit == tx.anchor:
+                anchor = new
+        if anchor is None:
+            # The anchor was redundant (a start of an active unit): a job that is done at once.
+            anchor = RunJob(tx.anchor, job_type, loop.create_future())
+            anchor.done.set_result(JobResult.DONE)
+        if self._idle is not None:
+            self._idle.clear()
+        for run_job in installed:
+            self._try_run(run_job)
+        return anchor
+
+    # --- dispatch ---------------------------------------------------------------------
+
+    def _deps(self, name: str, kind: DependencyType) -> tuple[str, ...]:
+        unit = self.units.get(name)
+        return unit.deps(kind) if unit is not None else ()
+
+    def _after(self, name: str) -> tuple[str, ...]:
+        return self._deps(name, DependencyType.AFTER)
+
+    def _before(self, name: str) -> tuple[str, ...]:
+        return self._deps(name, DependencyType.BEFORE)
+
+    def _try_run(self, job: RunJob) -> None:
+        if job.state is not JobState.WAITING or job.finished or self.jobs.get(job.unit) is not job:
+            return
+        if job.unit in self._superseded:
+            return
+        if not is_runnable(job, self.jobs, self._after, self._before):
+            return
+        job.state = JobState.RUNNING
+        self._spawn(self._run_job(job))
+
+    def _dispatch_neighbours(self, name: str) -> None:
+        for other in (*self._after(name), *self._before(name), name):
+            job = self.jobs.get(other)
+            if job is not None:
+                self._try_run(job)
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _job_event(self, job: RunJob, result: JobResult | None) -> JobEvent:
+        unit = self.units.get(job.unit)
+        description = unit.display_description if unit is not None else job.unit
+        unit_type = unit.type.value if unit is not None else ""
+        detail = ""
+        runtime = self.runtimes.get(job.unit)
+        if result is JobResult.DONE and runtime is not None and not runtime.condition_result:
+            detail = "skipped"
+        return JobEvent(job.unit, job.type, description, unit_type, result, detail)
+
+    async def _run_job(self, job: RunJob) -> None:
+        runtime = self.runtimes.get(job.unit)
+        self._emit(self._job_event(job, None))
+        try:
+            if runtime is None:
+                result = JobResult.INVALID
+            elif job.type is JobType.START:
+                result = await runtime.start()
+            elif job.type is JobType.STOP:
+                result = await runtime.stop()
+            elif job.type is JobType.RESTART:
+                await runtime.stop()
+                result = await runtime.start()
+            elif job.type is JobType.RELOAD:
+                result = await runtime.reload()
+            elif job.type is JobType.VERIFY_ACTIVE:
+                result = await self._verify_active(runtime)
+            else:
+                result = JobResult.DONE
+        except asyncio.CancelledError:
+            self._finish(job, JobResult.CANCELED)
+            raise
+        except Exception as exc:  # a bug or an unsupported setting must not kill the manager
+            self.log(job.unit, f"Job {job.unit}/{job.type.value} failed: {exc}", priority=3)
+            logger.exception("job %s/%s failed", job.unit, job.type.value)
+            result = (
+                JobResult.UNSUPPORTED if isinstance(exc, NotImplementedError) else JobResult.FAILED
+            )
+        self._finish(job, result)
+
+    async def _verify_active(self, runtime: UnitRuntime) -> JobResult:
+        if runtime.active_state is ActiveState.ACTIVATING:
+            await self.wait_until(lambda: runtime.active_state is not ActiveState.ACTIVATING)
+        if runtime.active_state in (ActiveState.ACTIVE, ActiveState.RELOADING):
+            return JobResult.DONE
+        self.log(
+            runtime.name,
+            f"Unit {runtime.name} is not active, and a unit that needs it is being started.",
+            priority=4,
+        )
+        return JobResult.SKIPPED
+
+    def _finish(self, job: RunJob, result: JobResult, *, dispatch: bool = True) -> None:
+        if job.finished:
+            return
+        job.done.set_result(result)
+        if self.jobs.get(job.unit) is job:
+            del self.jobs[job.unit]
+        if self._superseded.get(job.unit) is job:
+            del self._superseded[job.unit]
+        event = self._job_event(job, result)
+        message = job_message(event)
+        if message is not None:
+            self.log(job.unit, message, priority=6 if result is JobResult.DONE else 3)
+        self._emit(event)
+        if result is not JobResult.DONE and job.type in (JobType.START, JobType.VERIFY_ACTIVE):
+            self._fail_dependants(job.unit)
+        if result in (JobResult.TIMEOUT, JobResult.DEPENDENCY):
+            self._trigger(job.unit, DependencyType.ON_FAILURE, "OnFailure")
+        if dispatch:
+            self._dispatch_neighbours(job.unit)
+        if not self.jobs and self._idle is not None:
+            self._idle.set()
+
+    def _fail_dependants(self, name: str) -> None:
+        for kind in _PROPAGATE_START_FAILURE:
+            for other in self._deps(name, kind):
+                job = self.jobs.get(other)
+                if job is None or job.state is not JobState.WAITING:
+                    continue
+                if job.type in (JobType.START, JobType.VERIFY_ACTIVE):
+                    self._finish(job, JobResult.DEPENDENCY)
+
+    # --- dependencies that act at run time ----------------------------------------------
+
+    def _trigger(self, name: str, kind: DependencyType, label: str) -> None:
+        targets = self._deps(name, kind)
+        if not targets:
+            return
+        self.log(name, f"Triggering {label}= dependencies: {' '.join(targets)}")
+        for target in targets:
+            self._spawn(self._start_quietly(target))
+
+    async def _start_quietly(self, name: str) -> None:
+        if self.stopping:
+            return
+        try:
+            await self.enqueue(name, JobType.START, JobMode.REPLACE)
+        except Exception as exc:
+            self.log(name, f"Failed to enqueue job: {exc}", priority=3)
+
+    def _stop_bound(self, name: str) -> None:
+        """BindsTo=: units bound to a unit that went inactive are stopped."""
+        for other in self._deps(name, DependencyType.BOUND_BY):
+            runtime = self.runtimes.get(other)
+            if runtime is None or runtime.active_state in _INACTIVE:
+                continue
+            if (job := self.jobs.get(other)) is not None and job.type is JobType.STOP:
+                continue
+            self.log(other, f"Unit {other} is bound to inactive unit {name}. Stopping, too.")
+            self._spawn(self._stop_quietly(other))
+
+    async def _stop_quietly(self, name: str) -> None:
+        try:
+            await self.enqueue(name, JobType.STOP, JobMode.REPLACE)
+        except Exception as exc:
+            self.log(name, f"Failed to enqueue stop job: {exc}", priority=3)
+
+    def _uphold(self, name: str) -> None:
+        """Upholds=: restart a unit while an active unit upholds it."""
+        if self.stopping:
+            return
+        runtime = self.runtimes.get(name)
+        if runtime is None or runtime.active_state not in _INACTIVE or name in self.jobs:
+            return
+        holders = [
+            h
+            for h in self._deps(name, DependencyType.UPHELD_BY)
+            if (r := self.runtimes.get(h)) is not None and r.active_state is ActiveState.ACTIVE
+        ]
+        if not holders:
+            return
+        now = self.clock.monotonic()
+        starts = [t for t in self._uphold_starts.get(name, []) if now - t < _UPHOLD_INTERVAL]
+        if len(starts) >= _UPHOLD_BURST:
+            self.log(
+                name,
+                f"Unit {name} is upheld by {holders[0]}, but its start rate limit was hit.",
+                priority=4,
+            )
+            self._uphold_starts[name] = starts
+            return
+        starts.append(now)
+        self._uphold_starts[name] = starts
+        self.log(
+            name, f"A dependency job for {name} is queued: upheld by active unit {holders[0]}."
+        )
+        self._spawn(self._start_quietly(name))
+
+    # --- sd_notify ----------------------------------------------------------------------
+
+    def _on_notify(self, message: NotifyMessage) -> None:
+        service = self._service_of_pid(message.pid)
+        if service is None:
+            self.log(
+                None,
+                f"Cannot find unit for notify message of PID {message.pid}, ignoring.",
+                priority=7,
+            )
+            return
+        service.handle_notify(message.pid, message.fields)
+        self._wake()
+
+    def _service_of_pid(self, pid: int | None) -> ServiceRuntime | None:
+        if pid is None:
+            return None
+        services = [r for r in self.runtimes.values() if isinstance(r, ServiceRuntime)]
+        for s in services:
+            if pid in (s.main_pid, s.control_pid):
+                return s
+        marker = _invocation_of(pid)
+        if marker:
+            for s in services:
+                if s.invocation_id == marker:
+                    return s
+        return None
+
+    # --- shutdown ---------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Stop every unit that is not inactive, in reverse start order, and wait for it."""
+        self.stopping = True
+        loop = asyncio.get_running_loop()
+        for job in list(self.jobs.values()):
+            if job.state is JobState.WAITING:
+                self._finish(job, JobResult.CANCELED, dispatch=False)
+        stops: list[RunJob] = []
+        for name, runtime in sorted(self.runtimes.items()):
+            if runtime.unit.type is UnitType.SLICE:
+                continue
+            busy = runtime.active_state not in _INACTIVE or (
+                isinstance(runtime, ServiceRuntime)
+                and runtime.sub_state is ServiceState.AUTO_RESTART
+            )
+            if not busy:
+                continue
+            existing = self.jobs.get(name)
+            job = RunJob(name, JobType.STOP, loop.create_future())
+            if existing is not None:
+                self._superseded[name] = existing
+                if isinstance(runtime, ServiceRuntime):
+                    runtime.interrupt_start()
+            self.jobs[name] = job
+            stops.append(job)
+        for job in stops:
+            self._try_run(job)
+        if stops:
+            await asyncio.gather(*(asyncio.shield(j.done) for j in stops))
+        await self.wait_until(lambda: not self.jobs)
+
+    def list_jobs(self) -> list[RunJob]:
+        """The installed jobs (``systemctl list-jobs``)."""
+        return sorted(self.jobs.values(), key=lambda j: j.id)
+
+    def units_in(self, names: Iterable[str]) -> list[UnitRuntime]:
+        """Runtimes for the given names (unknown names skipped)."""
+        return [self.runtimes[n] for n in names if n in self.runtimes]
+
+
+_LEVELS = {
+    0: logging.CRITICAL,
+    1: logging.CRITICAL,
+    2: logging.CRITICAL,
+    3: logging.ERROR,
+    4: logging.WARNING,
+    5: logging.INFO,
+    6: logging.INFO,
+    7: logging.DEBUG,
+}
+
+
+def _invocation_of(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = f.read()
+    except OSError:
+        return ""
+    for item in environ.split(b"\0"):
+        if item.startswith(b"INVOCATION_ID="):
+            return item[len(b"INVOCATION_ID=") :].decode(errors="replace")
+    return ""
