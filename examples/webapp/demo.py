@@ -3,7 +3,8 @@
 Runs ``bootup up examples/webapp/units`` (a oneshot migration, a Type=notify HTTP API, a
 worker that crashes once and is restarted, a target grouping them), shows systemd's console
 lines as they come, then the state of each unit, a request to the API and an excerpt of the
-journal, and finally stops everything with SIGTERM. Plain output when not on a TTY.
+journal, then stops everything with SIGTERM and ends with what the recorded run explains: blame,
+the critical chain, and the startup plot (an SVG). Plain output when not on a TTY.
 """
 
 from __future__ import annotations
@@ -122,7 +123,28 @@ def main() -> int:
         finally:
             code = manager.wait(timeout=TIMEOUT)
     print(f"\nbootup exited with status {code}", flush=True)
+    if code == 0:
+        code = explain_startup()
     return code
+
+
+def explain_startup() -> int:
+    """What the recorded run says about the startup: blame, critical chain, the plot."""
+    bootup = [sys.executable, "-m", "bootup", "analyze"]
+    where = ["--project", str(UNITS)]
+    heading("bootup analyze blame / critical-chain (from the recorded run)")
+    for verb in ("blame", "critical-chain"):
+        shown = subprocess.run([*bootup, verb, *where], check=False, capture_output=True, text=True)
+        for line in shown.stdout.splitlines():
+            print(f"  {line}")
+        if shown.returncode != 0:
+            print(shown.stderr, file=sys.stderr)
+            return shown.returncode
+    plot = STATE / "startup.svg"
+    drawn = subprocess.run([*bootup, "plot", *where, "-o", str(plot)], check=False)
+    if drawn.returncode == 0:
+        print(f"\nstartup plot written to {plot}")
+    return drawn.returncode
 
 
 if __name__ == "__main__":
