@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
 
 from bootup import __version__
 from bootup.cli import commands
-from bootup.errors import Error
+from bootup.errors import Error, NotSupportedError
 
-__all__ = ("Handler", "build_parser", "main")
+__all__ = ("Handler", "as_invoked", "build_parser", "main")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -52,9 +53,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Top-level bootup verbs that systemd-analyze also has (the rest live under ``analyze``).
+_ANALYZE_TOP_LEVEL = frozenset({"verify", "unit-paths", "cat-config"})
+
+
+def as_invoked(program: str, arguments: list[str]) -> list[str]:
+    """Translate a command line given to a link named like a systemd tool.
+
+    Containers whose scripts call ``systemctl enable x`` or ``journalctl -u x`` can link
+    those names to bootup: ``systemctl`` takes bootup's verbs as they are, ``journalctl``
+    is ``bootup logs``, ``systemd-analyze VERB`` is ``bootup analyze VERB`` (or the
+    top-level ``verify``/``unit-paths``), and ``telinit N`` isolates ``runlevelN.target``.
+    """
+    name = os.path.basename(program)
+    if name == "journalctl":
+        return ["logs", *arguments]
+    if name == "systemd-analyze":
+        if arguments and arguments[0] in _ANALYZE_TOP_LEVEL:
+            return arguments
+        return ["analyze", *arguments]
+    if name in ("telinit", "init") and arguments and arguments[0] in "123456":
+        return ["isolate", f"runlevel{arguments[0]}.target", *arguments[1:]]
+    if name in ("init", "telinit", "runlevel"):
+        raise NotSupportedError(
+            f"{name} {' '.join(arguments)}: not supported yet (bootup does not run as the "
+            "system's PID 1 yet; telinit 1-6 isolates runlevelN.target of a running manager)"
+        )
+    return arguments
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        try:
+            arguments = as_invoked(sys.argv[0], arguments)
+        except Error as exc:
+            print(f"bootup: {exc}", file=sys.stderr)
+            return exc.exit_code
     if "--test" in arguments:
         from bootup.cli._testmode import run_test_mode
 
