@@ -165,3 +165,31 @@ def test_control_socket_serves_clients_and_exit_stops_the_manager(tmp_path: Path
     rest, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "[  OK  ] Stopped web.service - Web server." in rest.splitlines()
+
+
+def test_show_asks_the_running_manager_and_reads_files_when_offline(tmp_path: Path) -> None:
+    write_units(tmp_path, UNITS)
+    proc = subprocess.Popen(
+        [*BOOTUP, "up", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if "supervising" in line:
+                break
+
+        def show(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*BOOTUP, "show", "--project", str(tmp_path), *args],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+
+        live = show("web.service", "-p", "ActiveState,SubState")
+        assert live.returncode == 0, live.stderr
+        assert live.stdout.splitlines() == ["ActiveState=active", "SubState=running"]
+        offline = show("--offline", "web.service", "-p", "Id,LoadState")
+        assert offline.stdout.splitlines() == ["Id=web.service", "LoadState=loaded"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=120)
+    assert proc.returncode == 0

@@ -153,7 +153,9 @@ def _connect(args: argparse.Namespace, *, timeout: float | None = 30.0) -> Clien
     from bootup.control.address import find_socket
     from bootup.control.client import Client
 
-    path = find_socket(project=getattr(args, "project", None), system=args.system)
+    path = find_socket(
+        project=getattr(args, "project", None), system=getattr(args, "system", False)
+    )
     return Client(path, timeout=timeout)
 
 

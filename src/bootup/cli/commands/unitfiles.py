@@ -76,9 +76,19 @@ def register(subparsers: _SubParsers[argparse.ArgumentParser]) -> None:
     if p is not None:
         p.add_argument("units", nargs="+", metavar="UNIT")
         p.set_defaults(handler=_cat)
-    p = _add(subparsers, "show", "print unit properties offline like systemctl show", parent)
+    p = _add(
+        subparsers,
+        "show",
+        "print unit properties like systemctl show (live from a running manager, else offline)",
+        parent,
+    )
     if p is not None:
         p.add_argument("units", nargs="+", metavar="UNIT")
+        p.add_argument(
+            "--offline",
+            action="store_true",
+            help="read the unit files even when a manager is running",
+        )
         p.add_argument("-p", "--property", action="append", default=[], metavar="NAME")
         p.add_argument("--value", action="store_true", help="print values only")
         p.add_argument("--json", action="store_true", help="print a JSON object per unit")
@@ -288,6 +298,16 @@ def _show(args: argparse.Namespace) -> int:
     import json
 
     from bootup.units.verify import show_properties
+
+    if not args.offline and getattr(args, "root", None) is None:
+        # systemctl show asks the manager; do so whenever one is running for this project
+        # (or the system), with its live states, and read the files only otherwise.
+        from bootup.cli.commands.ctl import show_live
+        from bootup.control.address import find_socket
+
+        socket = find_socket(project=getattr(args, "project", None))
+        if socket.is_socket():
+            return show_live(args)
 
     wanted: list[str] = [p for group in args.property for p in group.split(",") if p]
     rc = 0
