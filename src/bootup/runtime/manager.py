@@ -36,7 +36,13 @@ from bootup.runtime.console import job_message
 from bootup.runtime.jobs import JobEvent, JobState, RunJob, UnitEvent, is_runnable
 from bootup.runtime.journal import Journal
 from bootup.runtime.notify import NotifyMessage, NotifyServer
-from bootup.runtime.process import ChildReaper, ProcessTable, set_child_subreaper
+from bootup.runtime.process import (
+    CgroupTree,
+    ChildReaper,
+    OutputGate,
+    ProcessTable,
+    set_child_subreaper,
+)
 from bootup.runtime.service import ServiceRuntime, UnitRuntime, make_runtime
 from bootup.runtime.states import ActiveState, JobResult, ServiceState
 from bootup.singleflight import AsyncGroup
@@ -123,6 +129,11 @@ class Manager:
         self._idle: asyncio.Event | None = None
         self.state_file = state_file
         self._snapshot_pending = False
+        #: Closed while the journal commits a backlog of output lines (see _output_drain).
+        self.output_gate = OutputGate()
+        #: The cgroup v2 subtree units run in, or None: process-group tracking only.
+        self.cgroups: CgroupTree | None = None
+        self._lines_since_drain = 0
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -153,6 +164,15 @@ class Manager:
         await notify.start()
         self._notify = notify
         self.notify_socket = notify.address
+        self.cgroups = CgroupTree.create()
+        if self.cgroups is not None:
+            self.log(None, f"Tracking unit processes in cgroup v2 subtree {self.cgroups.path}.")
+        else:
+            self.log(
+                None,
+                "No writable cgroup v2 hierarchy: tracking unit processes by process group "
+                "and INVOCATION_ID.",
+            )
 
     def load(self) -> None:
         """(Re)load every unit on the search path and the graph transactions use."""
@@ -181,6 +201,8 @@ class Manager:
         if self._notify is not None:
             await self._notify.close()
         self.reaper.close()
+        if self.cgroups is not None:
+            self.cgroups.close()
         if self._subreaper:
             set_child_subreaper(False)
 
@@ -197,8 +219,30 @@ class Manager:
         """A line printed by a unit's process."""
         if self.journal is not None:
             self.journal.append(unit, line, pid=pid or None, source=source)
+            self._lines_since_drain += 1
+            if self._lines_since_drain >= _DRAIN_EVERY and self.output_gate.is_open:
+                self.output_gate.close()
+                self._spawn(self._output_drain())
         else:
             logger.info("%s[%d]: %s", unit, pid, line)
+
+    async def _output_drain(self) -> None:
+        """Let the journal commit the lines read so far, then read pipes again.
+
+        Why: the journal's writer thread queues lines in memory, and pipes are read far
+        faster than SQLite commits; without this, a service flooding its output grows the
+        manager by the whole backlog. Pausing the readers (:class:`OutputGate`) pushes the
+        back-pressure into the pipes, so the flooding process waits instead.
+        """
+        journal = self.journal
+        try:
+            if journal is not None:
+                await asyncio.get_running_loop().run_in_executor(None, journal.flush)
+        except Exception as exc:  # the journal failing must not stop supervision
+            logger.warning("journal flush failed: %s", exc)
+        finally:
+            self._lines_since_drain = 0
+            self.output_gate.open()
 
     def unit_state_changed(
         self, runtime: UnitRuntime, old: ActiveState, new: ActiveState, result_ok: bool
@@ -677,6 +721,9 @@ class Manager:
         """Runtimes for the given names (unknown names skipped)."""
         return [self.runtimes[n] for n in names if n in self.runtimes]
 
+
+#: Output lines the journal may have queued before the pipes are paused (~8 MB at most).
+_DRAIN_EVERY = 16384
 
 _LEVELS = {
     0: logging.CRITICAL,

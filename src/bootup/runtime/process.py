@@ -12,7 +12,13 @@ tracked the way shared/reference/systemd.md §5 proposes: each command starts in
 session (``setsid``), so its process group is known, and carries ``INVOCATION_ID=`` in its
 environment (systemd sets it too); :func:`unit_processes` finds the unit's processes by
 process group or by that marker in ``/proc``. A daemon that calls ``setsid()`` again *and*
-scrubs its environment can only be tracked with cgroups; that case is not handled.
+scrubs its environment escapes both; only a cgroup keeps it (next paragraph).
+
+Where the kernel offers a writable cgroup v2 hierarchy below the manager's own cgroup
+(:class:`CgroupTree`), each unit invocation also gets a cgroup of its own, entered before
+exec; its ``cgroup.procs`` then adds every process the unit started, including one that
+called ``setsid()`` and scrubbed its environment, and ``cgroup.kill`` ends them all at once
+(systemd.md §1.9/§5). The process-group and ``INVOCATION_ID=`` tracking stays on as well.
 
 A side effect to know: because the manager reaps ``waitpid(-1)``, other code in the same
 process must not run its own ``subprocess`` children while a manager runs (their exit
@@ -22,6 +28,7 @@ status would be taken), exactly as under a real init.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import errno
 import logging
@@ -40,10 +47,12 @@ __all__ = (
     "EXIT_EXEC",
     "EXIT_GROUP",
     "EXIT_USER",
+    "CgroupTree",
     "ChildReaper",
     "ExitCode",
     "ExitStatus",
     "LineReader",
+    "OutputGate",
     "OutputSpec",
     "ProcessTable",
     "SpawnError",
@@ -201,12 +210,50 @@ class ChildReaper:
         self._unclaimed.clear()
 
 
+class OutputGate:
+    """Pauses every pipe reader while the journal's writer catches up (back-pressure).
+
+    Why: reading a pipe is much faster than committing its lines to SQLite, so a service
+    that floods its output would otherwise pile lines up in the manager's memory. While the
+    gate is closed, a reader that becomes readable stops watching its fd and parks here; the
+    kernel pipe then fills and the writing process blocks in ``write()``, exactly as under
+    journald. :meth:`open` re-arms every parked reader. Nothing polls.
+    """
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._parked: list[LineReader] = []
+
+    @property
+    def is_open(self) -> bool:
+        """Whether readers may read."""
+        return not self._closed
+
+    def close(self) -> None:
+        """Make readers park at their next readiness."""
+        self._closed = True
+
+    def open(self) -> None:
+        """Let every parked reader read again."""
+        self._closed = False
+        parked, self._parked = self._parked, []
+        for reader in parked:
+            reader.resume()
+
+    def park(self, reader: LineReader) -> None:
+        """Keep ``reader`` until :meth:`open`."""
+        self._parked.append(reader)
+
+
 class LineReader:
     """Read a pipe on the event loop and hand over each line (no thread, no polling)."""
 
-    def __init__(self, fd: int, on_line: Callable[[str], None]) -> None:
+    def __init__(
+        self, fd: int, on_line: Callable[[str], None], gate: OutputGate | None = None
+    ) -> None:
         self._fd = fd
         self._on_line = on_line
+        self._gate = gate
         self._buffer = b""
         self._loop = asyncio.get_running_loop()
         self.closed = asyncio.Event()
@@ -216,7 +263,16 @@ class LineReader:
     def _emit(self, raw: bytes) -> None:
         self._on_line(raw.decode("utf-8", "replace").rstrip("\r"))
 
+    def resume(self) -> None:
+        """Watch the pipe again after the gate parked this reader."""
+        if not self.closed.is_set():
+            self._loop.add_reader(self._fd, self._readable)
+
     def _readable(self) -> None:
+        if self._gate is not None and not self._gate.is_open:
+            self._loop.remove_reader(self._fd)
+            self._gate.park(self)
+            return
         try:
             data = os.read(self._fd, 65536)
         except BlockingIOError:
@@ -296,6 +352,156 @@ def _open_output(spec: OutputSpec) -> int | None:
     return None
 
 
+def _cgroup2_mount() -> tuple[str, str] | None:
+    """(mount point, root) of the first cgroup2 mount in /proc/self/mountinfo."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        fields = left.split()
+        if sep and right.split()[:1] == ["cgroup2"] and len(fields) >= 5:
+            return fields[4].replace("\\040", " "), fields[3]
+    return None
+
+
+def _own_cgroup2_path() -> str | None:
+    """This process's path in the unified hierarchy (the ``0::`` line of /proc/self/cgroup)."""
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return line[3:].strip()
+    except OSError:
+        return None
+    return None
+
+
+class CgroupTree:
+    """The manager's cgroup v2 subtree: one child cgroup per unit invocation.
+
+    Why: a process group and an environment marker can both be shed by a daemon; a cgroup
+    cannot (without privileges). :meth:`create` makes ``bootup-<id>/`` below the manager's
+    own cgroup and returns None when the hierarchy is missing or not writable, so callers
+    fall back to the process-group tracking.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls) -> CgroupTree | None:
+        """Make the manager's subtree, or None when no writable cgroup v2 is available."""
+        mount = _cgroup2_mount()
+        own = _own_cgroup2_path()
+        if mount is None or own is None or mount[1] != "/":
+            return None
+        base = os.path.join(mount[0], own.lstrip("/"))
+        _remove_stale_subtrees(base)
+        path = os.path.join(base, f"bootup-{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            os.mkdir(path)
+        except OSError:
+            return None
+        if not os.path.exists(os.path.join(path, "cgroup.procs")):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+            return None
+        return cls(path)
+
+    def unit_cgroup(self, unit: str, invocation_id: str) -> str:
+        """Create (if needed) and return the cgroup of one unit invocation."""
+        path = os.path.join(self.path, f"{unit}-{invocation_id[:12]}")
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path)
+        return path
+
+    @staticmethod
+    def members(cgroup: str) -> set[int]:
+        """The pids in ``cgroup`` (``cgroup.procs``; empty when it is gone)."""
+        try:
+            with open(os.path.join(cgroup, "cgroup.procs"), encoding="ascii") as f:
+                return {int(word) for word in f.read().split()}
+        except OSError:
+            return set()
+
+    @staticmethod
+    def populated(cgroup: str) -> bool:
+        """``populated 1`` in ``cgroup.events``: a process lives in it or below."""
+        try:
+            with open(os.path.join(cgroup, "cgroup.events"), encoding="ascii") as f:
+                return "populated 1" in f.read().splitlines()
+        except OSError:
+            return False
+
+    @staticmethod
+    def kill(cgroup: str) -> bool:
+        """SIGKILL every process of ``cgroup`` at once (``cgroup.kill``); False if missing."""
+        try:
+            with open(os.path.join(cgroup, "cgroup.kill"), "w", encoding="ascii") as f:
+                f.write("1")
+        except OSError:
+            return False
+        return True
+
+    @staticmethod
+    def remove(cgroup: str) -> bool:
+        """Remove an empty cgroup; False while it is still populated (or already gone)."""
+        try:
+            os.rmdir(cgroup)
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Remove every empty unit cgroup and, if then empty, the subtree itself."""
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.path):
+                if entry.is_dir(follow_symlinks=False):
+                    self.remove(entry.path)
+        self.remove(self.path)
+
+
+def _remove_stale_subtrees(base: str) -> None:
+    """Remove empty ``bootup-<pid>-*`` subtrees of managers that died (kill -9) in ``base``.
+
+    A subtree whose manager is gone but which still holds processes is left alone: those
+    processes are someone's to clean up, and the directory shows where they are.
+    """
+    try:
+        entries = [e for e in os.scandir(base) if e.name.startswith("bootup-") and e.is_dir()]
+    except OSError:
+        return
+    for entry in entries:
+        owner = entry.name.split("-")[1]
+        if not owner.isdigit() or _proc_stat(int(owner)) is not None:
+            continue
+        CgroupTree(entry.path).close()
+
+
+def _enter_cgroup(procs_fd: int) -> Callable[[], None]:
+    """A preexec function moving the child into the cgroup whose ``cgroup.procs`` is open."""
+    payload = b"0"
+
+    def enter() -> None:
+        with contextlib.suppress(OSError):  # the parent moves it after fork as well
+            os.write(procs_fd, payload)
+
+    return enter
+
+
+def _move_to_cgroup(cgroup: str, pid: int) -> None:
+    """Move ``pid`` into ``cgroup`` from the parent (a no-op when the child already is)."""
+    try:
+        with open(os.path.join(cgroup, "cgroup.procs"), "w", encoding="ascii") as f:
+            f.write(str(pid))
+    except OSError as exc:
+        if exc.errno != errno.ESRCH:
+            logger.warning("cannot move pid %d into %s: %s", pid, cgroup, exc.strerror)
+
+
 def spawn(
     argv: tuple[str, ...],
     *,
@@ -308,12 +514,16 @@ def spawn(
     stdout: OutputSpec,
     stderr: OutputSpec,
     on_line: Callable[[str, str], None],
+    gate: OutputGate | None = None,
+    cgroup: str | None = None,
 ) -> SpawnedProcess:
     """Start one command in a new session, its output routed as configured.
 
     ``on_line(source, line)`` receives each journal-bound line (source ``stdout`` or
     ``stderr``). Called on the event loop; the caller must register the pid with the
-    :class:`ChildReaper` before yielding to the loop.
+    :class:`ChildReaper` before yielding to the loop. Readers pause while ``gate`` is closed.
+    With ``cgroup``, the child enters that cgroup before exec (and the parent moves it again
+    right after fork, in case the preexec write was refused).
 
     Raises:
         SpawnError: with systemd's exit code (203 EXEC, 200 CHDIR, 217 USER, 216 GROUP).
@@ -340,6 +550,12 @@ def spawn(
         for _, fd in pipes:
             os.close(fd)
         raise SpawnError(argv, 209, f"cannot open output: {exc.strerror}") from exc
+    procs_fd: int | None = None
+    if cgroup is not None:
+        try:
+            procs_fd = os.open(os.path.join(cgroup, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            logger.warning("cannot use cgroup %s: %s", cgroup, exc.strerror)
     try:
         proc = subprocess.Popen(
             list(argv),
@@ -354,6 +570,8 @@ def spawn(
             group=group,
             start_new_session=True,
             close_fds=True,
+            # One write() on an fd opened before fork, no lock taken: safe despite threads.
+            preexec_fn=_enter_cgroup(procs_fd) if procs_fd is not None else None,  # noqa: PLW1509
         )
     except KeyError as exc:  # unknown user or group name, looked up before fork
         _close_all(fds, pipes)
@@ -372,12 +590,17 @@ def spawn(
         if exc.errno == errno.EPERM and (user or group):
             raise SpawnError(argv, EXIT_USER, f"Failed to change user: {exc.strerror}") from exc
         raise SpawnError(argv, EXIT_EXEC, exc.strerror or str(exc)) from exc
+    finally:
+        if procs_fd is not None:
+            os.close(procs_fd)
+    if cgroup is not None:
+        _move_to_cgroup(cgroup, proc.pid)
     # The manager reaps with waitpid(-1); Popen must never wait for this pid itself.
     proc.returncode = 0
     for fd in fds:
         os.close(fd)
     for source, read_end in pipes:
-        readers.append(LineReader(read_end, _bind_source(on_line, source)))
+        readers.append(LineReader(read_end, _bind_source(on_line, source), gate))
     return SpawnedProcess(proc.pid, argv, readers)
 
 

@@ -46,9 +46,11 @@ from bootup.runtime.clock import Clock, TimerHandle, usec
 from bootup.runtime.conditions import evaluate as evaluate_conditions
 from bootup.runtime.process import (
     EXIT_EXEC,
+    CgroupTree,
     ChildReaper,
     ExitCode,
     ExitStatus,
+    OutputGate,
     OutputSpec,
     ProcessTable,
     SpawnError,
@@ -122,6 +124,8 @@ class RuntimeHost(Protocol):
     clock: Clock
     notify_socket: str | None
     root: str
+    output_gate: OutputGate
+    cgroups: CgroupTree | None
 
     def log(self, unit: str | None, message: str, *, priority: int = 6) -> None:
         """Write a manager line to the journal."""
@@ -574,6 +578,7 @@ class ServiceRuntime(UnitRuntime):
         self.invocation_id = ""
         self.config: ServiceConfig | None = None
         self._pgids: set[int] = set()
+        self._cgroup: str | None = None  # this invocation's cgroup, when cgroups are used
         self._lock = asyncio.Lock()
         self._main: _Proc | None = None
         self._ready: asyncio.Event = asyncio.Event()
@@ -616,7 +621,34 @@ class ServiceRuntime(UnitRuntime):
             return True
         if not self.invocation_id:
             return False
-        return pid in self.host.process_table().processes(self.invocation_id, self._pgids)
+        return pid in self._processes()
+
+    def _processes(self) -> set[int]:
+        """Every live process of this invocation: process groups, marker, and cgroup."""
+        found = self.host.process_table().processes(self.invocation_id, self._pgids)
+        if self._cgroup is not None:
+            found |= {pid for pid in CgroupTree.members(self._cgroup) if _alive(pid)}
+        return found
+
+    def _use_cgroup(self) -> str | None:
+        """This invocation's cgroup (created on first use), or None without cgroups."""
+        cgroups = self.host.cgroups
+        if cgroups is None or not self.invocation_id:
+            return None
+        wanted = os.path.join(cgroups.path, f"{self.name}-{self.invocation_id[:12]}")
+        if self._cgroup != wanted:
+            self._release_cgroup()
+            try:
+                self._cgroup = cgroups.unit_cgroup(self.name, self.invocation_id)
+            except OSError as exc:
+                self._log(f"Failed to create cgroup {wanted}: {exc.strerror}", priority=4)
+                self._cgroup = None
+        return self._cgroup
+
+    def _release_cgroup(self) -> None:
+        """Remove this invocation's cgroup once it is empty (kept while populated)."""
+        if self._cgroup is not None and CgroupTree.remove(self._cgroup):
+            self._cgroup = None
 
     def properties(self) -> dict[str, str]:
         """``systemctl show`` properties of a service."""
@@ -719,6 +751,8 @@ class ServiceRuntime(UnitRuntime):
             stdout=cfg.stdout,
             stderr=cfg.stderr,
             on_line=self._line_sink(),
+            gate=self.host.output_gate,
+            cgroup=self._use_cgroup(),
         )
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[ExitStatus] = loop.create_future()
@@ -1118,6 +1152,7 @@ class ServiceRuntime(UnitRuntime):
 
     def _enter_dead(self, cfg: ServiceConfig, status: ExitStatus | None) -> None:
         """Finish in dead or failed, or schedule the automatic restart."""
+        self._release_cgroup()
         if self._shall_restart(cfg, status):
             self._log(f"Scheduled restart job, restart counter is at {self.n_restarts + 1}.")
             self.set_state(ServiceState.AUTO_RESTART)  # stop-post -> auto-restart
@@ -1202,6 +1237,7 @@ class ServiceRuntime(UnitRuntime):
             assert cfg is not None
             self._disarm_watchdog()
             await self._stop_sequence(cfg, run_exec_stop=True)
+            self._release_cgroup()
             self._main = None
             self.main_pid = None
             if self.result is ServiceResult.SUCCESS:
@@ -1270,7 +1306,7 @@ class ServiceRuntime(UnitRuntime):
             return set()
         if cfg.kill_mode == "process" or not rest:
             return main
-        return main | self.host.process_table().processes(self.invocation_id, self._pgids)
+        return main | self._processes()
 
     async def _signal_and_wait(
         self, cfg: ServiceConfig, sig: int, deadline: _Deadline, *, final: bool
@@ -1292,6 +1328,8 @@ class ServiceRuntime(UnitRuntime):
                 kill_processes(main - signalled, sig)
                 kill_processes(everyone - main - signalled, signal.SIGKILL)
             else:
+                if sig == signal.SIGKILL and self._cgroup is not None:
+                    CgroupTree.kill(self._cgroup)  # all at once, forks in flight included
                 fresh = everyone - signalled
                 kill_processes(fresh, sig)
                 if sig not in (signal.SIGKILL, signal.SIGCONT):
@@ -1311,7 +1349,7 @@ class ServiceRuntime(UnitRuntime):
         """final-sigterm/final-sigkill: end every process of the unit that is left."""
         if cfg.kill_mode in ("none", "process"):
             return
-        if not self.host.process_table().processes(self.invocation_id, self._pgids):
+        if not self._processes():
             return
         deadline = _Deadline(self.host.clock, cfg.timeout_stop)
         try:
