@@ -1,13 +1,14 @@
 """Benchmark: how fast the manager brings up many units, against the critical-path bound.
 
-Shapes: ``flat`` (N independent Type=oneshot units of /bin/true, all wanted by one target)
-and ``layered`` (10 layers; each unit Requires= and is After= two units of the layer
-below). For each, the makespan of ``start all.target`` (request to anchor job done) is
-compared with two lower bounds measured in the same run on the same machine:
+Shapes: ``flat`` (N independent Type=oneshot units, all wanted by one target) and
+``layered`` (10 layers; each unit Requires= and is After= two units of the layer below).
+Work: each unit runs ``/bin/true`` or ``/bin/sleep 0.05`` (a 50 ms service). For each,
+the makespan of ``start all.target`` (request to anchor job done) is compared with two
+lower bounds measured in the same run on the same machine:
 
-* critical path: layers x the time to spawn and reap one /bin/true through bootup's own
-  spawn + SIGCHLD path (one at a time, median of 30, measured in the same process just
-  before the run);
+* critical path: layers x (the time to spawn and reap one /bin/true through bootup's own
+  spawn + SIGCHLD path, one at a time, median of 30, measured in the same process just
+  before the run, plus the unit's own work: 0 or 50 ms);
 * CPU bound: N x that time / usable cores (the machine cannot run more at once).
 
 The ratio makespan / max(bounds) is the manager's overhead factor; (makespan - bound) / N
@@ -45,9 +46,11 @@ from bootup.runtime.states import JobResult
 from bootup.units import values
 
 LAYERS = 10
+#: What each unit runs, and how long that takes by itself.
+WORK = {"true": ("/bin/true", 0.0), "sleep50ms": ("/bin/sleep 0.05", 0.05)}
 
 
-def make_units(count: int, shape: str) -> dict[str, str]:
+def make_units(count: int, shape: str, work: str = "true") -> dict[str, str]:
     """Unit files for one configuration; ``all.target`` wants every unit."""
     units: dict[str, str] = {}
     width = max(1, count // LAYERS) if shape == "layered" else count
@@ -61,7 +64,8 @@ def make_units(count: int, shape: str) -> dict[str, str]:
             deps = f"Requires={joined}\nAfter={joined}\n"
         units[name] = (
             f"[Unit]\nDescription=unit {i}\n{deps}"
-            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n"
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            f"ExecStart={WORK[work][0]}\n"
         )
     units["all.target"] = "[Unit]\nDescription=All\nWants=" + " ".join(names) + "\n"
     # The stub checkpoint targets of systemd.md Appendix A.1, so that real systemd (whose
@@ -113,7 +117,7 @@ async def spawn_cost(samples: int = 30) -> float:
         reaper.close()
 
 
-async def run_one(count: int, shape: str) -> dict[str, float]:
+async def run_one(count: int, shape: str, work: str) -> dict[str, float]:
     """Bring all.target up once in a fresh project; return the measured figures.
 
     The spawn cost the bounds are computed from is measured right before, in the same
@@ -121,7 +125,7 @@ async def run_one(count: int, shape: str) -> dict[str, float]:
     """
     one = await spawn_cost()
     with tempfile.TemporaryDirectory(prefix="bootup-bench-") as tmp:
-        directory = write_units(Path(tmp) / "units", make_units(count, shape))
+        directory = write_units(Path(tmp) / "units", make_units(count, shape, work))
         opened = time.perf_counter()
         async with project_manager(directory, snapshot=False) as manager:
             load = time.perf_counter() - opened
@@ -145,7 +149,7 @@ async def run_one(count: int, shape: str) -> dict[str, float]:
     }
 
 
-def systemd_startup(count: int, shape: str) -> float | None:
+def systemd_startup(count: int, shape: str, work: str) -> float | None:
     """Real systemd 252 as PID 1 of a namespace on the same units: "Startup finished in".
 
     Uses the test suite's harness (tests/systemd_pid1.py); None when this machine cannot
@@ -158,7 +162,7 @@ def systemd_startup(count: int, shape: str) -> float | None:
         print(f"  systemd: harness unavailable ({exc})")
         return None
     with tempfile.TemporaryDirectory(prefix="bootup-bench-systemd-") as tmp:
-        directory = write_units(Path(tmp) / "units", make_units(count, shape))
+        directory = write_units(Path(tmp) / "units", make_units(count, shape, work))
         workdir = Path(tmp) / "work"
         workdir.mkdir()
         try:
@@ -175,14 +179,14 @@ def systemd_startup(count: int, shape: str) -> float | None:
     return values.parse_timespan(found.group(1)) / 1_000_000
 
 
-def child_main(count: int, shape: str) -> None:
+def child_main(count: int, shape: str, work: str) -> None:
     """``--one``: measure one configuration, print JSON (run in a fresh process)."""
-    print(json.dumps(asyncio.run(run_one(count, shape))))
+    print(json.dumps(asyncio.run(run_one(count, shape, work))))
 
 
-def measure(count: int, shape: str) -> dict[str, float]:
+def measure(count: int, shape: str, work: str) -> dict[str, float]:
     done = subprocess.run(
-        [sys.executable, __file__, "--one", str(count), shape],
+        [sys.executable, __file__, "--one", str(count), shape, work],
         capture_output=True,
         text=True,
         check=False,
@@ -203,10 +207,12 @@ def main() -> None:
         action="store_true",
         help="also boot real systemd 252 on the same units (root, unshare; one run each)",
     )
-    parser.add_argument("--one", nargs=2, metavar=("COUNT", "SHAPE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one", nargs=3, metavar=("COUNT", "SHAPE", "WORK"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.one:
-        child_main(int(args.one[0]), args.one[1])
+        child_main(int(args.one[0]), args.one[1], args.one[2])
         return
     sizes = (100,) if args.quick else (100, 1000)
     runs = 1 if args.quick else args.runs
@@ -216,37 +222,39 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0))
     rows = []
     spawns: list[float] = []
-    for count in sizes:
-        for shape in ("flat", "layered"):
-            samples = [measure(count, shape) for _ in range(runs)]
-            makespan = statistics.median(s["makespan"] for s in samples)
-            stop = statistics.median(s["stop"] for s in samples)
-            rss = max(s["rss_kib"] for s in samples)
-            one = statistics.median(s["spawn"] for s in samples)
-            spawns.append(one)
-            load = statistics.median(s["load"] for s in samples)
-            real = systemd_startup(count, shape) if args.systemd else None
-            real_text = "-" if real is None else _stats.format_ms(real)
-            versus = "-" if real is None else _stats.format_ratio((load + makespan) / real)
-            depth = LAYERS if shape == "layered" else 1
-            critical = depth * one
-            cpu = count * one / cores
-            bound = max(critical, cpu)
-            rows.append(
-                [
-                    f"{count} {shape}",
-                    _stats.format_ms(makespan),
-                    _stats.format_ms(critical),
-                    _stats.format_ms(cpu),
-                    _stats.format_ratio(makespan / bound),
-                    f"{(makespan - bound) / count * 1000:.2f} ms",
-                    _stats.format_ms(stop),
-                    f"{rss / 1024:.0f} MiB",
-                    _stats.format_ms(load),
-                    real_text,
-                    versus,
-                ]
-            )
+    configurations = [
+        (count, shape, work) for work in WORK for count in sizes for shape in ("flat", "layered")
+    ]
+    for count, shape, work in configurations:
+        samples = [measure(count, shape, work) for _ in range(runs)]
+        makespan = statistics.median(s["makespan"] for s in samples)
+        stop = statistics.median(s["stop"] for s in samples)
+        rss = max(s["rss_kib"] for s in samples)
+        one = statistics.median(s["spawn"] for s in samples)
+        spawns.append(one)
+        load = statistics.median(s["load"] for s in samples)
+        real = systemd_startup(count, shape, work) if args.systemd else None
+        real_text = "-" if real is None else _stats.format_ms(real)
+        versus = "-" if real is None else _stats.format_ratio((load + makespan) / real)
+        depth = LAYERS if shape == "layered" else 1
+        critical = depth * (one + WORK[work][1])
+        cpu = count * one / cores
+        bound = max(critical, cpu)
+        rows.append(
+            [
+                f"{count} {shape} {work}",
+                _stats.format_ms(makespan),
+                _stats.format_ms(critical),
+                _stats.format_ms(cpu),
+                _stats.format_ratio(makespan / bound),
+                f"{(makespan - bound) / count * 1000:.2f} ms",
+                _stats.format_ms(stop),
+                f"{rss / 1024:.0f} MiB",
+                _stats.format_ms(load),
+                real_text,
+                versus,
+            ]
+        )
     print(
         "  spawn+reap of one /bin/true through bootup.runtime.process (median of the runs): "
         + ", ".join(f"{x * 1000:.2f} ms" for x in spawns)

@@ -136,3 +136,10 @@ def test_transaction_benchmark_quick_prints_sizes_and_the_real_tree() -> None:
     assert "real tree, multi-user.target" in out
     # The work (Python calls) of a doubled graph is printed as a ratio next to the time.
     assert re.search(r"layered 2,000 .* \d\.\d\dx +\d\.\d\dx$", out, re.MULTILINE), out
+
+
+def test_startup_benchmark_quick_measures_both_shapes_and_both_workloads() -> None:
+    out = _run(str(ROOT / "benchmarks" / "startup.py"), "--quick").stdout
+    for row in ("100 flat true", "100 layered true", "100 flat sleep50ms", "100 layered sleep50ms"):
+        assert re.search(rf"^{row} +\d", out, re.MULTILINE), out
+    assert "spawn+reap of one /bin/true" in out
