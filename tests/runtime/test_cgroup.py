@@ -61,9 +61,14 @@ def test_a_child_that_escapes_session_and_environment_is_killed_at_stop(
 ) -> None:
     _require_cgroups()
     pidfile = tmp_path / "escaped.pid"
+    go = tmp_path / "go"
+    os.mkfifo(go)
     script = tmp_path / "escape.sh"
-    # The inner sh runs in a new session with an empty environment, then sleeps.
+    # Once told to (the manager has moved the main process into the unit's cgroup by then;
+    # a fork at the script's very first line can race that move, see _move_to_cgroup),
+    # the inner sh runs in a new session with an empty environment, then sleeps.
     script.write_text(
+        f"read go < {go}\n"
         "setsid env -i /bin/sh -c "
         f"'echo $$ > {pidfile}; echo escaped-ready; exec sleep 300' &\nwait\n"
     )
@@ -87,6 +92,7 @@ def test_a_child_that_escapes_session_and_environment_is_killed_at_stop(
     try:
         assert manager.stdout is not None
         _read_until(manager.stdout, "supervising")
+        go.write_text("go\n")
         # Follow the journal (event-driven) until the escaped process has announced itself.
         reader = JournalReader(units / ".bootup" / "journal.db")
         try:
