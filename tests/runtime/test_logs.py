@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import support
+from bootup.cli.commands.logs import SYSTEM_JOURNALS, system_journal_path
 from bootup.runtime.journal import Journal, JournalEntry, JournalReader
 from bootup.runtime.logformat import (
     PRIORITY_NAMES,
@@ -378,7 +379,7 @@ def test_cli_json_and_time_window(project: Path) -> None:
     assert _bootup("--since", "tomorrow", "-o", "json", cwd=project).stdout == ""
 
 
-def test_cli_errors(project: Path, tmp_path: Path) -> None:
+def test_cli_errors(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     bad_priority = _bootup("-p", "loud", cwd=project)
     assert bad_priority.returncode == 1
     assert "--priority: cannot parse 'loud'" in bad_priority.stderr
@@ -388,9 +389,40 @@ def test_cli_errors(project: Path, tmp_path: Path) -> None:
     both = _bootup("-f", "-r", cwd=project)
     assert both.returncode == 1
     assert "either --reverse= or --follow=" in both.stderr
-    missing = _bootup(cwd=tmp_path / ".bootup")
-    assert missing.returncode == 1
-    assert "no journal found" in missing.stderr
+    elsewhere = tmp_path_factory.mktemp("no-project")
+    missing = _bootup(cwd=elsewhere)
+    if not system_journal_path().exists():
+        assert missing.returncode == 1
+        assert f"no journal found in {elsewhere} or its parents" in missing.stderr
+    both_sources = _bootup("--system", "--project", str(project), cwd=project)
+    assert both_sources.returncode == 1
+    assert "may not be combined" in both_sources.stderr
+
+
+def test_cli_finds_the_enclosing_project_journal(project: Path) -> None:
+    """Like the live verbs, logs looks upwards for the project (and in its units/)."""
+    deep = project / "src" / "deep"
+    deep.mkdir(parents=True)
+    result = _bootup("-o", "cat", "-u", "db", cwd=deep)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["ready", "debugging"]
+    outer = project / "outer"
+    (outer / "units").mkdir(parents=True)
+    (project / ".bootup").rename(outer / "units" / ".bootup")
+    nested = _bootup("-o", "cat", "-u", "web", cwd=outer)
+    assert nested.returncode == 0, nested.stderr
+    assert nested.stdout.splitlines() == ["Starting web.service...", "cannot bind"]
+
+
+def test_cli_system_journal_location() -> None:
+    """--system reads the system manager's journal, persistent if /var/log/bootup exists."""
+    expected = SYSTEM_JOURNALS[0] if SYSTEM_JOURNALS[0].parent.is_dir() else SYSTEM_JOURNALS[1]
+    assert system_journal_path() == expected
+    if expected.exists():
+        pytest.skip(f"a system journal exists at {expected}")
+    result = _bootup("--system", cwd=Path("/"))
+    assert result.returncode == 1
+    assert f"no journal found at {expected}" in result.stderr
 
 
 def test_cli_follow_prints_new_entries(project: Path) -> None:

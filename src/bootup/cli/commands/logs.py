@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     _Fetch = Callable[[int | None, int | None, bool], list[JournalEntry]]
 
-__all__ = ("register", "resolve_journal_path")
+__all__ = ("SYSTEM_JOURNALS", "register", "resolve_journal_path", "system_journal_path")
 
 _FOLLOW_RECHECK_S = 5.0
 _SHORT_MODES = ("short", "short-iso", "short-monotonic")
@@ -59,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--no-pager", action="store_true", help="accepted; bootup never pages")
     parser.add_argument("-r", "--reverse", action="store_true", help="newest entries first")
     parser.add_argument("--project", type=Path, help="the project directory (DIR/.bootup)")
+    parser.add_argument("--system", action="store_true", help="the system manager's journal")
     parser.add_argument("--file", type=Path, help="a journal file to read")
     # journalctl (getopt) takes "--since -1h"; argparse would read "-1h" as an option, so
     # this parser treats every "-<digit>..." word as a value.
@@ -66,23 +67,51 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=_handle)
 
 
-def resolve_journal_path(project: Path | None, file: Path | None, cwd: Path) -> Path:
-    """Pick the journal file: ``--file``, ``--project DIR``, or ``./.bootup/journal.db``.
+#: The system manager's journal: persistent when /var/log/bootup exists, else volatile.
+SYSTEM_JOURNALS = (Path("/var/log/bootup/journal.db"), Path("/run/bootup/journal.db"))
+
+
+def system_journal_path() -> Path:
+    """Where the system manager keeps its journal (the first candidate whose dir exists)."""
+    for candidate in SYSTEM_JOURNALS:
+        if candidate.parent.is_dir():
+            return candidate
+    return SYSTEM_JOURNALS[-1]
+
+
+def resolve_journal_path(
+    project: Path | None, file: Path | None, cwd: Path, *, system: bool = False
+) -> Path:
+    """Pick the journal file (see the module docstring for the order).
 
     Raises:
-        JournalError: both were given, or no journal exists where it was looked for.
+        JournalError: conflicting options, or no journal exists where it was looked for.
     """
     from bootup.runtime.journal import JournalError
 
-    if project is not None and file is not None:
-        raise JournalError("--project and --file may not be combined")
+    if (project is not None) + (file is not None) + system > 1:
+        raise JournalError("--project, --file and --system may not be combined")
     if file is not None:
         return file
-    base = project if project is not None else cwd
-    candidate = base / ".bootup" / "journal.db"
+    if project is not None:
+        candidate = Path(project) / ".bootup" / "journal.db"
+        if not candidate.exists():
+            raise JournalError(f"no journal found at {candidate}")
+        return candidate
+    if not system:
+        here = cwd.resolve()
+        for directory in (here, *here.parents):
+            for candidate in (
+                directory / ".bootup" / "journal.db",
+                directory / "units" / ".bootup" / "journal.db",
+            ):
+                if candidate.is_file():
+                    return candidate
+    candidate = system_journal_path()
     if not candidate.exists():
-        hint = "" if project is not None else " (pass --project DIR or --file PATH)"
-        raise JournalError(f"no journal found at {candidate}{hint}")
+        hint = "" if system else " (pass --project DIR or --file PATH)"
+        where = "" if system else f"in {cwd} or its parents, nor "
+        raise JournalError(f"no journal found {where}at {candidate}{hint}")
     return candidate
 
 
@@ -113,7 +142,8 @@ def _handle(args: argparse.Namespace) -> int:
     low, high = logformat.parse_priority(args.priority) if args.priority else (None, None)
     lines = _parse_lines(args.lines, follow=args.follow)
 
-    reader = JournalReader(resolve_journal_path(args.project, args.file, Path.cwd()))
+    path = resolve_journal_path(args.project, args.file, Path.cwd(), system=args.system)
+    reader = JournalReader(path)
     try:
         start = None
         if args.follow:
