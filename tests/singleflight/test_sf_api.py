@@ -9,7 +9,9 @@ import importlib.util
 import inspect
 import subprocess
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sf_helpers import DEADLINE_S, Gate, run
@@ -17,6 +19,28 @@ from sf_helpers import DEADLINE_S, Gate, run
 import bootup.singleflight as sf
 from bootup.errors import SingleflightError
 from bootup.singleflight import AsyncGroup, Group, GroupStatistics, Result
+
+T = TypeVar("T")
+
+
+async def announced(call: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Start ``call`` in a task and return once it has entered the group (ordering by an event).
+
+    The task sets an event and then, in the same step, awaits ``call``, whose first step (up to
+    its first suspension, where it waits on the flight) enters the group's table. The caller,
+    woken by the event, can only resume after that step: so when this returns, the call has
+    started or joined its flight, with no assumption about how many loop turns that takes.
+    """
+    entered = asyncio.Event()
+
+    async def enter_then_await() -> T:
+        entered.set()
+        return await call
+
+    task = asyncio.create_task(enter_then_await())
+    await entered.wait()
+    return task
+
 
 # -- the public API ----------------------------------------------------------------------------
 
@@ -201,17 +225,20 @@ def test_c30_decorator_asyncio_methods_key_and_noself() -> None:
             self.name = name
             self.calls = 0
             self.gate = asyncio.Event()
+            self.entered = asyncio.Event()
 
         @group.coalesce(key=lambda uid: ("user", uid), noself=True)
         async def fetch(self, uid: int) -> str:
             """Fetch a user."""
             self.calls += 1
+            self.entered.set()
             await self.gate.wait()
             return f"{self.name}:{uid}"
 
         @group.coalesce()
         async def per_instance(self, uid: int) -> str:
             self.calls += 1
+            self.entered.set()
             await self.gate.wait()
             return f"{self.name}/{uid}"
 
@@ -224,20 +251,22 @@ def test_c30_decorator_asyncio_methods_key_and_noself() -> None:
         a, b = Repo("a"), Repo("b")
         # noself: two instances share one flight per uid.
         t1 = asyncio.create_task(a.fetch(1))
-        t2 = asyncio.create_task(b.fetch(1))
-        await asyncio.sleep(0)
+        await a.entered.wait()
+        t2 = await announced(b.fetch(1))
+        assert group.stats().joins == 1
         a.gate.set()
         assert await t1 == await t2 == "a:1"
         assert (a.calls, b.calls) == (1, 0)
         # Default key includes self: instances do not share.
         a.calls = 0
         a.gate, b.gate = asyncio.Event(), asyncio.Event()
-        calls = [
-            asyncio.create_task(a.per_instance(2)),
-            asyncio.create_task(b.per_instance(2)),
-            asyncio.create_task(a.per_instance(2)),
-        ]
-        await asyncio.sleep(0)
+        a.entered, b.entered = asyncio.Event(), asyncio.Event()
+        calls = [asyncio.create_task(a.per_instance(2))]
+        await a.entered.wait()
+        calls.append(asyncio.create_task(b.per_instance(2)))
+        await b.entered.wait()
+        calls.append(await announced(a.per_instance(2)))
+        assert group.stats().joins == 2
         a.gate.set()
         b.gate.set()
         assert await asyncio.gather(*calls) == ["a/2", "b/2", "a/2"]
@@ -296,7 +325,10 @@ def test_forget_after_asyncio() -> None:
         group: AsyncGroup[str, str] = AsyncGroup(forget_after=0.01, clock=clock)
         gate = asyncio.Event()
 
+        started = asyncio.Event()
+
         async def slow() -> str:
+            started.set()
             await gate.wait()
             return "old"
 
@@ -304,9 +336,9 @@ def test_forget_after_asyncio() -> None:
             return "new"
 
         first = asyncio.create_task(group.do("k", slow))
-        await asyncio.sleep(0)
-        joined = asyncio.create_task(group.do("k", fast))
-        await asyncio.sleep(0)
+        await started.wait()
+        joined = await announced(group.do("k", fast))
+        assert group.stats().joins == 1
         clock.now += 0.02
         assert await group.do("k", fast) == "new"
         gate.set()
@@ -352,15 +384,20 @@ def test_forget_unshared_asyncio() -> None:
     async def main() -> None:
         group: AsyncGroup[str, str] = AsyncGroup()
         gate = asyncio.Event()
+        started = {"a": asyncio.Event(), "b": asyncio.Event()}
 
-        async def work() -> str:
+        async def work(key: str) -> str:
+            started[key].set()
             await gate.wait()
             return "v"
 
         assert group.forget_unshared("unknown") is True
-        one = asyncio.create_task(group.do("a", work))
-        two = [asyncio.create_task(group.do("b", work)) for _ in range(2)]
-        await asyncio.sleep(0)
+        one = asyncio.create_task(group.do("a", work, "a"))
+        two = [asyncio.create_task(group.do("b", work, "b"))]
+        await started["a"].wait()
+        await started["b"].wait()
+        two.append(await announced(group.do("b", work, "b")))
+        assert group.stats().joins == 1
         assert group.forget_unshared("a") is True
         assert group.forget_unshared("b") is False
         assert len(group) == 1

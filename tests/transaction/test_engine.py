@@ -7,7 +7,6 @@ import pytest
 from bootup.transaction import (
     ActiveState,
     ConflictingJobsError,
-    DependencyKind,
     DestructiveTransactionError,
     JobMode,
     JobRequestError,
@@ -20,14 +19,15 @@ from bootup.transaction import (
     UnitNode,
     build_transaction,
 )
+from bootup.units.model import DependencyType
 
-K = DependencyKind
+K = DependencyType
 
 
 def node(name: str, **deps: tuple[str, ...] | bool | LoadState) -> UnitNode:
     flags = {k: v for k, v in deps.items() if not isinstance(v, tuple) or k == "aliases"}
     dependencies = {
-        DependencyKind[k.upper()]: v
+        DependencyType[k.upper()]: v
         for k, v in deps.items()
         if isinstance(v, tuple) and k != "aliases"
     }

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from bootup.transaction import (
     ActiveState,
-    DependencyKind,
     JobMode,
     JobType,
     TransactionError,
@@ -18,16 +17,17 @@ from bootup.transaction import (
     UnitNode,
     build_transaction,
 )
+from bootup.units.model import DependencyType
 
 KINDS = [
-    DependencyKind.REQUIRES,
-    DependencyKind.WANTS,
-    DependencyKind.AFTER,
-    DependencyKind.BEFORE,
-    DependencyKind.CONFLICTS,
-    DependencyKind.REQUISITE,
-    DependencyKind.BINDS_TO,
-    DependencyKind.PART_OF,
+    DependencyType.REQUIRES,
+    DependencyType.WANTS,
+    DependencyType.AFTER,
+    DependencyType.BEFORE,
+    DependencyType.CONFLICTS,
+    DependencyType.REQUISITE,
+    DependencyType.BINDS_TO,
+    DependencyType.PART_OF,
 ]
 NAMES = [f"u{i}.service" for i in range(8)]
 
@@ -38,7 +38,7 @@ def graphs(draw: st.DrawFn) -> tuple[list[UnitNode], dict[str, ActiveState]]:
     names = NAMES[:count]
     nodes = []
     for name in names:
-        deps: dict[DependencyKind, tuple[str, ...]] = {}
+        deps: dict[DependencyType, tuple[str, ...]] = {}
         for kind in KINDS:
             targets = draw(st.lists(st.sampled_from(names), max_size=3, unique=True))
             if targets:

@@ -50,7 +50,7 @@ from bootup.transaction.errors import (
     OrderingCycleError,
     UnitLoadError,
 )
-from bootup.transaction.graph import ActiveState, DependencyKind, LoadState, UnitGraph
+from bootup.transaction.graph import ActiveState, UnitGraph
 from bootup.transaction.jobs import (
     JobMode,
     JobType,
@@ -61,6 +61,7 @@ from bootup.transaction.jobs import (
     merge,
 )
 from bootup.transaction.result import Job, Pull, QueuedJob, Transaction
+from bootup.units.model import DependencyType, LoadState
 
 __all__ = ("build_transaction",)
 
@@ -230,7 +231,7 @@ class _Builder:
                 if dep not in restarted:
                     self._add_required(JobType.STOP, dep, job, kind_)
         if job_type is JobType.RELOAD:
-            for kind_, dep in self._deps(job.unit, (DependencyKind.PROPAGATES_RELOAD_TO,)):
+            for kind_, dep in self._deps(job.unit, (DependencyType.PROPAGATES_RELOAD_TO,)):
                 propagated = collapse(JobType.TRY_RELOAD, self.state(dep))
                 if propagated is JobType.NOP:
                     continue
@@ -240,10 +241,10 @@ class _Builder:
                     self.log.append(f"{dep}: Cannot add dependency reload job, ignoring: {exc}")
 
     def _deps(
-        self, unit: str, kinds: tuple[DependencyKind, ...]
-    ) -> Iterator[tuple[DependencyKind, str]]:
+        self, unit: str, kinds: tuple[DependencyType, ...]
+    ) -> Iterator[tuple[DependencyType, str]]:
         # One visit per unit (systemd iterates a set of units per atom), in name order.
-        seen: dict[str, DependencyKind] = {}
+        seen: dict[str, DependencyType] = {}
         for kind in kinds:
             for dep in self.graph.deps(unit, kind):
                 seen.setdefault(dep, kind)
@@ -260,7 +261,7 @@ class _Builder:
     def _pull(
         self,
         job: _Job,
-        kinds: tuple[DependencyKind, ...],
+        kinds: tuple[DependencyType, ...],
         job_type: JobType,
         *,
         matters: bool,
@@ -295,7 +296,7 @@ class _Builder:
 
     def add_triggering_jobs(self, unit: str) -> None:
         assert self.anchor is not None
-        for trigger in self.graph.deps(unit, DependencyKind.TRIGGERED_BY):
+        for trigger in self.graph.deps(unit, DependencyType.TRIGGERED_BY):
             if self.state(trigger) in _INACTIVE and trigger not in self.installed:
                 continue
             if self.jobs.get(trigger):
@@ -307,7 +308,7 @@ class _Builder:
                     self.anchor,
                     matters=True,
                     conflicts=False,
-                    kind=DependencyKind.TRIGGERED_BY,
+                    kind=DependencyType.TRIGGERED_BY,
                 )
             except _AddError as exc:
                 self.log.append(f"{unit}: Cannot add triggered by job, ignoring: {exc}")
@@ -446,7 +447,7 @@ class _Builder:
             self._break_cycle(job, came_from, generation)
         job.marker = came_from if came_from is not None else job
         job.generation = generation
-        for direction in (DependencyKind.BEFORE, DependencyKind.AFTER):
+        for direction in (DependencyType.BEFORE, DependencyType.AFTER):
             for unit in self.graph.deps(job.unit, direction):
                 other = self.head(unit) or self.installed.get(unit)
                 if other is None or _compare(job, other, direction) >= 0:
@@ -560,12 +561,12 @@ class _Builder:
                 )
 
 
-def _compare(a: _Job, b: _Job, direction: DependencyKind) -> int:
+def _compare(a: _Job, b: _Job, direction: DependencyType) -> int:
     """Systemd's ``job_compare()``: < 0 when ``a`` runs before ``b``, given a ``direction`` b."""
     if JobType.NOP in (a.type, b.type) or a.ignore_order or b.ignore_order:
         return 0
-    if direction is DependencyKind.AFTER:
-        return -_compare(b, a, DependencyKind.BEFORE)
+    if direction is DependencyType.AFTER:
+        return -_compare(b, a, DependencyType.BEFORE)
     return 1 if b.type in _STOPPING else -1
 
 
@@ -721,7 +722,7 @@ def _result(builder: _Builder, mode: JobMode) -> Transaction:
     waits: dict[str, tuple[str, ...]] = {}
     for unit, job in final.items():
         before: set[str] = set()
-        for direction in (DependencyKind.AFTER, DependencyKind.BEFORE):
+        for direction in (DependencyType.AFTER, DependencyType.BEFORE):
             for other_unit in builder.graph.deps(unit, direction):
                 other = final.get(other_unit) or builder.installed.get(other_unit)
                 if other is not None and _compare(job, other, direction) > 0:

@@ -6,8 +6,10 @@ function that tests can feed directly and that :mod:`bootup.units` feeds from un
 
 Dependencies are declared forward (``a Requires b``); :class:`UnitGraph` adds the inverse
 of each (``b RequiredBy a``) exactly as systemd's ``unit_add_dependency()`` does, because
-the engine acts on inverses too (a stop propagates over RequiredBy). The behaviours each
-kind implies are systemd's dependency "atoms" (src/core/unit-dependency-atom.c).
+the engine acts on inverses too (a stop propagates over RequiredBy). The kinds, their inverses
+and the load states are :mod:`bootup.units.model`'s (one table for the loader and the engine);
+this module adds the behaviours each kind implies, systemd's dependency "atoms"
+(src/core/unit-dependency-atom.c).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from bootup.units.model import INVERSE, DependencyType, LoadState
+
 __all__ = (
     "ActiveState",
     "DependencyKind",
@@ -24,16 +28,6 @@ __all__ = (
     "UnitGraph",
     "UnitNode",
 )
-
-
-class LoadState(enum.StrEnum):
-    """systemd's unit load states (``systemctl show -p LoadState``)."""
-
-    LOADED = "loaded"
-    NOT_FOUND = "not-found"
-    BAD_SETTING = "bad-setting"
-    ERROR = "error"
-    MASKED = "masked"
 
 
 class ActiveState(enum.StrEnum):
@@ -48,67 +42,11 @@ class ActiveState(enum.StrEnum):
     MAINTENANCE = "maintenance"
 
 
-class DependencyKind(enum.StrEnum):
-    """Dependency kinds, spelled as ``systemctl show`` spells the properties."""
+#: The name the transaction API has always used for :class:`bootup.units.model.DependencyType`;
+#: kept because modules above the engine (analyze, cli, benchmarks) import it from here.
+DependencyKind = DependencyType
 
-    REQUIRES = "Requires"
-    REQUISITE = "Requisite"
-    WANTS = "Wants"
-    BINDS_TO = "BindsTo"
-    PART_OF = "PartOf"
-    UPHOLDS = "Upholds"
-    REQUIRED_BY = "RequiredBy"
-    REQUISITE_OF = "RequisiteOf"
-    WANTED_BY = "WantedBy"
-    BOUND_BY = "BoundBy"
-    CONSISTS_OF = "ConsistsOf"
-    UPHELD_BY = "UpheldBy"
-    CONFLICTS = "Conflicts"
-    CONFLICTED_BY = "ConflictedBy"
-    BEFORE = "Before"
-    AFTER = "After"
-    ON_FAILURE = "OnFailure"
-    ON_FAILURE_OF = "OnFailureOf"
-    ON_SUCCESS = "OnSuccess"
-    ON_SUCCESS_OF = "OnSuccessOf"
-    TRIGGERS = "Triggers"
-    TRIGGERED_BY = "TriggeredBy"
-    PROPAGATES_RELOAD_TO = "PropagatesReloadTo"
-    RELOAD_PROPAGATED_FROM = "ReloadPropagatedFrom"
-    PROPAGATES_STOP_TO = "PropagatesStopTo"
-    STOP_PROPAGATED_FROM = "StopPropagatedFrom"
-    JOINS_NAMESPACE_OF = "JoinsNamespaceOf"
-    REFERENCES = "References"
-    REFERENCED_BY = "ReferencedBy"
-    IN_SLICE = "InSlice"
-    SLICE_OF = "SliceOf"
-
-
-K = DependencyKind
-
-_PAIRS: Final = (
-    (K.REQUIRES, K.REQUIRED_BY),
-    (K.REQUISITE, K.REQUISITE_OF),
-    (K.WANTS, K.WANTED_BY),
-    (K.BINDS_TO, K.BOUND_BY),
-    (K.PART_OF, K.CONSISTS_OF),
-    (K.UPHOLDS, K.UPHELD_BY),
-    (K.CONFLICTS, K.CONFLICTED_BY),
-    (K.BEFORE, K.AFTER),
-    (K.ON_FAILURE, K.ON_FAILURE_OF),
-    (K.ON_SUCCESS, K.ON_SUCCESS_OF),
-    (K.TRIGGERS, K.TRIGGERED_BY),
-    (K.PROPAGATES_RELOAD_TO, K.RELOAD_PROPAGATED_FROM),
-    (K.PROPAGATES_STOP_TO, K.STOP_PROPAGATED_FROM),
-    (K.REFERENCES, K.REFERENCED_BY),
-    (K.IN_SLICE, K.SLICE_OF),
-)
-#: Each kind's inverse: adding ``a Requires b`` also adds ``b RequiredBy a``.
-INVERSE: Final[Mapping[DependencyKind, DependencyKind]] = {
-    **dict(_PAIRS),
-    **{b: a for a, b in _PAIRS},
-    K.JOINS_NAMESPACE_OF: K.JOINS_NAMESPACE_OF,
-}
+K = DependencyType
 
 # The atoms the transaction engine acts on (systemd 252's atom_map), kind by kind.
 PULL_IN_START: Final = (K.REQUIRES, K.BINDS_TO)
@@ -137,7 +75,7 @@ class UnitNode:
 
     name: str
     load_state: LoadState = LoadState.LOADED
-    dependencies: Mapping[DependencyKind, tuple[str, ...]] = field(default_factory=dict)
+    dependencies: Mapping[DependencyType, tuple[str, ...]] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     allow_isolate: bool = False
     ignore_on_isolate: bool = False
@@ -167,21 +105,23 @@ class UnitGraph:
             for alias in node.aliases:
                 if alias != node.name:
                     self._aliases[alias] = node.name
-        self._deps: dict[str, dict[DependencyKind, dict[str, None]]] = {}
+        self._deps: dict[str, dict[DependencyType, dict[str, None]]] = {}
         # deps() answers are asked for again and again by the engine's searches.
-        self._cache: dict[tuple[str, tuple[DependencyKind, ...]], list[str]] = {}
+        self._cache: dict[tuple[str, tuple[DependencyType, ...]], list[str]] = {}
         for node in list(self._nodes.values()):
             for kind, targets in node.dependencies.items():
                 for target in targets:
                     self._add(node.name, kind, self.canonical(target))
 
-    def _add(self, name: str, kind: DependencyKind, target: str) -> None:
+    def _add(self, name: str, kind: DependencyType, target: str) -> None:
         if target == name:
             return  # systemd ignores a unit's dependencies on itself, silently
         if target not in self._nodes:
             self._nodes[target] = UnitNode(target, LoadState.NOT_FOUND)
         self._deps.setdefault(name, {}).setdefault(kind, {})[target] = None
-        self._deps.setdefault(target, {}).setdefault(INVERSE[kind], {})[name] = None
+        inverse = INVERSE.get(kind)
+        if inverse is not None:  # JoinsNamespaceOf= has none (see bootup.units.model.INVERSE)
+            self._deps.setdefault(target, {}).setdefault(inverse, {})[name] = None
 
     def canonical(self, name: str) -> str:
         """The unit's own name for ``name`` (an alias resolves to its unit)."""
@@ -203,7 +143,7 @@ class UnitGraph:
         """Every unit's canonical name, sorted."""
         return sorted(self._nodes)
 
-    def deps(self, name: str, *kinds: DependencyKind) -> list[str]:
+    def deps(self, name: str, *kinds: DependencyType) -> list[str]:
         """The units ``name`` has any of ``kinds`` on, sorted and without duplicates."""
         key = (name, kinds)
         cached = self._cache.get(key)
@@ -217,6 +157,6 @@ class UnitGraph:
         result = self._cache[key] = sorted(found)
         return result
 
-    def has_dep(self, name: str, kind: DependencyKind, other: str) -> bool:
+    def has_dep(self, name: str, kind: DependencyType, other: str) -> bool:
         """Whether ``name`` has a ``kind`` dependency on ``other``."""
         return other in self._deps.get(name, {}).get(kind, {})

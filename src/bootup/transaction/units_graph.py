@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bootup.transaction.graph import DependencyKind, LoadState, UnitGraph, UnitNode
+from bootup.transaction.graph import UnitGraph, UnitNode
 from bootup.units.dependencies import load_graph as load_units
 from bootup.units.loader import Loader
-from bootup.units.model import Unit, UnitType
+from bootup.units.model import DependencyType, Unit, UnitType
 
 __all__ = ("load_graph", "unit_node")
 
@@ -30,9 +30,9 @@ def _flag(unit: Unit, key: str) -> bool:
 
 def unit_node(unit: Unit) -> UnitNode:
     """The engine's view of one loaded unit."""
-    deps: dict[DependencyKind, list[str]] = {}
+    deps: dict[DependencyType, list[str]] = {}
     for dep in unit.dependencies:
-        deps.setdefault(DependencyKind(dep.type.value), []).append(dep.target)
+        deps.setdefault(dep.type, []).append(dep.target)
     can_reload = (
         (
             unit.type is UnitType.SERVICE
@@ -40,11 +40,11 @@ def unit_node(unit: Unit) -> UnitNode:
             and bool(unit.service.exec_reload)
         )
         or unit.type is UnitType.MOUNT
-        or DependencyKind.PROPAGATES_RELOAD_TO in deps
+        or DependencyType.PROPAGATES_RELOAD_TO in deps
     )
     return UnitNode(
         name=unit.name,
-        load_state=LoadState(unit.load_state.value),
+        load_state=unit.load_state,
         dependencies={kind: tuple(targets) for kind, targets in deps.items()},
         aliases=unit.aliases,
         allow_isolate=_flag(unit, "AllowIsolate"),
