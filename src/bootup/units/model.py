@@ -73,7 +73,11 @@ class LoadState(StrEnum):
 
 
 class DependencyType(StrEnum):
-    """Every dependency kind, spelled as ``systemctl show`` and the ``--test`` dump spell it."""
+    """Every dependency kind, spelled as ``systemctl show`` and the ``--test`` dump spell it.
+
+    The one enum of dependency kinds: the loader records edges with it and the transaction
+    engine (:mod:`bootup.transaction.graph`) computes over it, so a kind has one spelling.
+    """
 
     REQUIRES = "Requires"
     REQUISITE = "Requisite"
@@ -104,7 +108,8 @@ class DependencyType(StrEnum):
     JOINS_NAMESPACE_OF = "JoinsNamespaceOf"
 
 
-#: systemd.unit(5), "MAPPING OF UNIT PROPERTIES TO THEIR INVERSES".
+#: systemd.unit(5), "MAPPING OF UNIT PROPERTIES TO THEIR INVERSES"; the loader and the
+#: transaction graph both add inverse edges from this table.
 INVERSE: dict[DependencyType, DependencyType] = {}
 for _a, _b in (
     (DependencyType.REQUIRES, DependencyType.REQUIRED_BY),
