@@ -17,7 +17,6 @@ from bootup.control.errors import (
     InvalidParameterError,
     MethodNotFoundError,
     NoSuchUnitError,
-    NotSupportedCallError,
 )
 from bootup.control.interface import MANAGER_DESCRIPTION
 from bootup.control.methods import METHODS
@@ -98,8 +97,9 @@ def test_job_results_and_failures(running: RunningManager) -> None:
         props = client.call(f"{M}.GetProperties", {"name": "bad.service"})["properties"]
         assert props["Result"] == "exit-code"
         assert props["FragmentPath"] == str(running.directory / "bad.service")
-        with pytest.raises(NotSupportedCallError, match="not supported yet"):
-            client.call(f"{M}.ResetFailed", {"unit": "bad.service"})
+        reply = client.call(f"{M}.ResetFailed", {"unit": "bad.service"})
+        assert reply == {"units": ["bad.service"]}
+        assert _state(client, "bad.service") == "inactive"
         done = client.call(f"{M}.EnqueueJob", {"unit": "once.service", "type": "start"})
         assert done["result"] == "done"
         logs = client.call(f"{M}.GetLogs", {"units": ["once.service"], "lines": 50})

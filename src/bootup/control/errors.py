@@ -12,24 +12,32 @@ codes::
         ├── NoSuchUnitError                 io.bootup.Manager.NoSuchUnit (exit 4)
         ├── PermissionDeniedError           io.bootup.Manager.PermissionDenied
         ├── NotSupportedCallError           io.bootup.Manager.NotSupported
+        ├── InstallFailedError              io.bootup.Manager.InstallFailed (enable, ...)
+        ├── NoSuchUnitFileError             io.bootup.Manager.NoSuchUnitFile (is-enabled)
         ├── InvalidParameterError           org.varlink.service.InvalidParameter
         └── MethodNotFoundError             org.varlink.service.MethodNotFound
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final
-
 from bootup.errors import ControlError
+
+# typing costs ~3 ms to import and only the type checker needs it here (the annotations
+# are strings, PEP 563); mypy treats any TYPE_CHECKING name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, Final
 
 __all__ = (
     "INTERFACE",
     "SERVICE",
     "CallError",
     "ConnectError",
+    "InstallFailedError",
     "InvalidParameterError",
     "MethodNotFoundError",
     "NoSuchUnitError",
+    "NoSuchUnitFileError",
     "NotSupportedCallError",
     "PermissionDeniedError",
     "ProtocolError",
@@ -102,6 +110,32 @@ class NotSupportedCallError(CallError):
         super().__init__(f"{what}: not supported yet", parameters={"what": what})
 
 
+class InstallFailedError(CallError):
+    """An ``[Install]`` operation was refused; ``changes`` made before it travel along.
+
+    Parameters: ``bare`` (systemctl words it "Failed to VERB TEXT" rather than "Failed to
+    VERB unit, TEXT"), ``changes`` and ``warnings`` (printed before the failure).
+    """
+
+    wire_name = f"{INTERFACE}.InstallFailed"
+
+    def __init__(
+        self, message: str, *, bare: bool, changes: list[dict[str, Any]], warnings: list[str]
+    ) -> None:
+        super().__init__(
+            message, parameters={"bare": bare, "changes": changes, "warnings": warnings}
+        )
+
+
+class NoSuchUnitFileError(CallError):
+    """No unit file of that name on the manager's search path (``is-enabled``)."""
+
+    wire_name = f"{INTERFACE}.NoSuchUnitFile"
+
+    def __init__(self, unit: str, message: str, *, warnings: list[str]) -> None:
+        super().__init__(message, parameters={"unit": unit, "warnings": warnings})
+
+
 class InvalidParameterError(CallError):
     """A parameter is missing or has the wrong type or value."""
 
@@ -129,6 +163,8 @@ _BY_NAME: dict[str, type[CallError]] = {
         NoSuchUnitError,
         PermissionDeniedError,
         NotSupportedCallError,
+        InstallFailedError,
+        NoSuchUnitFileError,
         InvalidParameterError,
         MethodNotFoundError,
     )

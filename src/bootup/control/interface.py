@@ -119,8 +119,68 @@ method EnqueueJob(unit: string, type: string, mode: ?string, no_block: ?bool) ->
 # Send a signal to a service's processes (whom: all, main or control).
 method KillUnit(unit: string, signal: int, whom: ?string) -> (killed: []int)
 
-# Forget that units failed (no unit: all of them).
-method ResetFailed(unit: ?string) -> ()
+# Forget that units failed (no unit: all of them): failed units become inactive, their
+# Result= success, their restart counter and start rate limit reset. Replies with the
+# units that were failed.
+method ResetFailed(unit: ?string) -> (units: []string)
+
+# daemon-reload: read every unit file again. Running units keep running (new settings
+# apply from their next start); queued jobs are kept. Replies when the reload is done.
+method Reload() -> ()
+
+# One change an [Install] operation made, as systemctl prints it: type is symlink,
+# unlink, notice or error; bare errors read "Failed to VERB TEXT".
+type UnitFileChange (
+  type: string,
+  path: string,
+  target: string,
+  text: string,
+  bare: bool
+)
+
+# systemctl enable/disable/reenable/mask/unmask against the manager's search path. Like
+# systemctl, a client reloads afterwards (Reload) and starts or stops units for --now.
+# runtime and force are not supported yet (NotSupported).
+method EnableUnitFiles(files: []string, runtime: ?bool, force: ?bool) -> (
+  changes: []UnitFileChange,
+  warnings: []string
+)
+method DisableUnitFiles(files: []string, runtime: ?bool) -> (
+  changes: []UnitFileChange,
+  warnings: []string
+)
+method ReenableUnitFiles(files: []string, runtime: ?bool, force: ?bool) -> (
+  changes: []UnitFileChange,
+  warnings: []string
+)
+method MaskUnitFiles(files: []string, runtime: ?bool, force: ?bool) -> (
+  changes: []UnitFileChange,
+  warnings: []string
+)
+method UnmaskUnitFiles(files: []string, runtime: ?bool) -> (
+  changes: []UnitFileChange,
+  warnings: []string
+)
+
+# systemctl is-enabled: enabled, disabled, static, indirect, linked, masked, alias,
+# generated, transient, enabled-runtime, ...
+method GetUnitFileState(name: string) -> (state: string, warnings: []string)
+
+# One loaded unit as the transaction engine sees it: its dependency lists after default,
+# implicit and inverse dependencies (keys are systemd's property names: Wants, After, ...),
+# and the flags that are true (allow_isolate, refuse_manual_start, can_reload, ...).
+type GraphUnit (
+  name: string,
+  load_state: string,
+  load_error: string,
+  aliases: []string,
+  dependencies: [string][]string,
+  flags: []string
+)
+
+# The manager's loaded dependency graph (analyze dot, analyze why); generation counts
+# the (re)loads.
+method GetUnitGraph() -> (units: []GraphUnit, generation: int)
 
 # Ask the manager to stop every unit and exit with exit_code (systemctl exit).
 method Exit(exit_code: ?int) -> ()
@@ -143,6 +203,8 @@ error NoSuchProcess (unit: string, message: string)
 error JobRefused (unit: string, message: string)
 error PermissionDenied (method: string, uid: int, message: string)
 error NotSupported (what: string, message: string)
+error InstallFailed (message: string, bare: bool, changes: []UnitFileChange, warnings: []string)
+error NoSuchUnitFile (unit: string, message: string, warnings: []string)
 error ProtocolError (message: string)
 error SubscriberTooSlow (message: string)
 error Failed (message: string)

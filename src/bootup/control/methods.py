@@ -2,9 +2,10 @@
 
 Each :class:`Method` says whether it changes the manager's state (then the access policy
 checks the caller's uid) and whether it streams (``more`` replies). Handlers only translate
-between Varlink parameters and :class:`bootup.runtime.Manager`'s API; where the manager has
-no API for a verb yet, the call fails with ``io.bootup.Manager.NotSupported`` instead of
-pretending.
+between Varlink parameters and :class:`bootup.runtime.Manager`'s API (the unit-file methods
+run :class:`bootup.units.install.Installer` on the manager's search path, as PID 1 does for
+systemctl enable); where the manager has no API for an option yet, the call fails with
+``io.bootup.Manager.NotSupported`` instead of pretending.
 """
 
 from __future__ import annotations
@@ -22,16 +23,21 @@ from typing import TYPE_CHECKING, Any, Final
 from bootup.control.errors import (
     INTERFACE,
     CallError,
+    InstallFailedError,
     InvalidParameterError,
     NoSuchUnitError,
+    NoSuchUnitFileError,
     NotSupportedCallError,
 )
-from bootup.errors import Error
+from bootup.errors import Error, UnitError, UnitNotFoundError
 from bootup.runtime.jobs import JobEvent
 from bootup.runtime.journal import JournalReader
 from bootup.runtime.process import unit_processes
 from bootup.runtime.states import ActiveState
 from bootup.transaction import JobMode, JobType
+from bootup.transaction.units_graph import unit_node
+from bootup.units.install import Change, Installer
+from bootup.units.model import DependencyType
 
 if TYPE_CHECKING:
     from bootup.runtime.jobs import RunJob
@@ -190,14 +196,34 @@ async def _list_jobs(manager: Manager, params: Params, hooks: ServerHooks) -> Pa
     return {"jobs": [_job(j) for j in manager.list_jobs()]}
 
 
-def _properties(manager: Manager, runtime: UnitRuntime) -> dict[str, str]:
+#: Properties that cost file system work (a directory walk, stats): computed only when
+#: asked for, so ``is-active`` (ActiveState= only) stays cheap.
+_FILE_PROPERTIES: Final = frozenset({"UnitFileState", "UnitFilePreset", "NeedDaemonReload"})
+
+
+def _properties(
+    manager: Manager, runtime: UnitRuntime, wanted: Iterable[str] | None = None
+) -> dict[str, str]:
+    """Every ``systemctl show`` property of a unit (the file ones only if ``wanted``)."""
+    if wanted is not None:
+        wanted = set(wanted)
+    want_files = wanted is None or not _FILE_PROPERTIES.isdisjoint(wanted)
     props = runtime.properties()
     unit = runtime.unit
     props.setdefault("Names", " ".join(unit.names or (unit.name,)))
-    if unit.fragment_path:
-        props.setdefault("FragmentPath", unit.fragment_path)
-    if unit.dropin_paths:
-        props.setdefault("DropInPaths", " ".join(unit.dropin_paths))
+    for kind in DependencyType:  # as loaded: after default, implicit and inverse ones
+        props.setdefault(kind.value, " ".join(sorted(unit.deps(kind))))
+    props.setdefault("FragmentPath", unit.fragment_path or "")
+    props.setdefault("DropInPaths", " ".join(unit.dropin_paths))
+    tasks = getattr(runtime, "tasks_current", None)
+    if tasks is not None and (wanted is None or "TasksCurrent" in wanted):
+        props.setdefault("TasksCurrent", tasks())  # reads a cgroup file: only when asked
+    if want_files:
+        state, preset = manager.unit_file_state(runtime.name)
+        props.setdefault("UnitFileState", state)
+        props.setdefault("UnitFilePreset", preset)
+        reload = manager.need_daemon_reload(runtime.name)
+        props.setdefault("NeedDaemonReload", "yes" if reload else "no")
     job = manager.jobs.get(runtime.name)
     props.setdefault("Job", str(job.id) if job is not None else "")
     return props
@@ -207,7 +233,7 @@ async def _get_properties(manager: Manager, params: Params, hooks: ServerHooks) 
     name = _string(params, "name")
     assert name is not None
     wanted = _strings(params, "properties")
-    props = _properties(manager, _runtime(manager, name))
+    props = _properties(manager, _runtime(manager, name), wanted or None)
     if wanted:
         props = {k: props.get(k, "") for k in wanted}
     return {"properties": props}
@@ -401,9 +427,122 @@ async def _kill_unit(manager: Manager, params: Params, hooks: ServerHooks) -> Pa
 
 async def _reset_failed(manager: Manager, params: Params, hooks: ServerHooks) -> Params:
     name = _string(params, "unit", required=False)
-    if name is not None:
-        _runtime(manager, name)
-    raise NotSupportedCallError("reset-failed (the manager has no API to clear a failed state)")
+    target = _runtime(manager, name).name if name is not None else None
+    return {"units": manager.reset_failed(target)}
+
+
+async def _reload(manager: Manager, params: Params, hooks: ServerHooks) -> Params:
+    await manager.reload()
+    return {}
+
+
+# --- unit files: enable, disable, ... through the manager (systemctl talks to PID 1) ------
+
+
+def _change(change: Change) -> Params:
+    return {
+        "type": change.kind,
+        "path": change.path,
+        "target": change.target,
+        "text": change.text,
+        "bare": change.bare,
+    }
+
+
+def _unit_file_method(operation: str) -> Handler:
+    """A handler running one :class:`~bootup.units.install.Installer` operation.
+
+    The links are made in the manager's own search path (its configuration directory), in
+    a worker thread; a change marks every unit as needing a daemon-reload until the next
+    one, as systemd's unit_file_state_outdated does. A refusal is an ``InstallFailed``
+    error that carries what was changed before it, for the client to print in order.
+    """
+
+    async def handler(manager: Manager, params: Params, hooks: ServerHooks) -> Params:
+        files = _strings(params, "files")
+        if not files:
+            raise InvalidParameterError("files", "a non-empty array of unit names", files)
+        if _bool(params, "runtime"):
+            raise NotSupportedCallError(f"{operation} --runtime")
+        if _bool(params, "force"):
+            raise NotSupportedCallError(f"{operation} --force")
+        installer = Installer(manager.search_path)
+        changes: list[Change] = []
+
+        def work() -> None:
+            if operation in ("disable", "reenable"):
+                installer.disable(files, changes)
+            if operation == "enable":
+                installer.enable(files, changes)
+            elif operation == "reenable":
+                installer.enable(files, changes, reenable=True)
+            elif operation == "mask":
+                installer.mask(files, changes)
+            elif operation == "unmask":
+                installer.unmask(files, changes)
+
+        failure: UnitError | None = None
+        try:
+            await asyncio.to_thread(work)
+        except UnitError as exc:
+            failure = exc
+        if any(c.kind in ("symlink", "unlink") for c in changes):
+            manager.unit_files_changed()
+        shaped = [_change(c) for c in changes]
+        if failure is not None:
+            raise InstallFailedError(
+                str(failure),
+                bare=bool(getattr(failure, "bare", False)),
+                changes=shaped,
+                warnings=list(installer.warnings),
+            )
+        return {"changes": shaped, "warnings": list(installer.warnings)}
+
+    return handler
+
+
+async def _get_unit_file_state(manager: Manager, params: Params, hooks: ServerHooks) -> Params:
+    name = _string(params, "name")
+    assert name is not None
+    installer = Installer(manager.search_path)
+    try:
+        state = await asyncio.to_thread(installer.state, name)
+    except UnitNotFoundError as exc:
+        raise NoSuchUnitFileError(name, str(exc), warnings=list(installer.warnings)) from exc
+    return {"state": state.value, "warnings": list(installer.warnings)}
+
+
+# --- the dependency graph (analyze dot, analyze why) ------------------------------------
+
+#: UnitNode flags sent by name when true.
+_NODE_FLAGS: Final = (
+    "allow_isolate",
+    "ignore_on_isolate",
+    "refuse_manual_start",
+    "refuse_manual_stop",
+    "can_start",
+    "can_reload",
+    "perpetual",
+)
+
+
+async def _get_unit_graph(manager: Manager, params: Params, hooks: ServerHooks) -> Params:
+    units: list[Params] = []
+    for unit in sorted(manager.units.values(), key=lambda u: u.name):
+        node = unit_node(unit)
+        units.append(
+            {
+                "name": node.name,
+                "load_state": node.load_state.value,
+                "load_error": node.load_error,
+                "aliases": list(node.aliases),
+                "dependencies": {
+                    kind.value: list(targets) for kind, targets in node.dependencies.items()
+                },
+                "flags": [f for f in _NODE_FLAGS if getattr(node, f)],
+            }
+        )
+    return {"units": units, "generation": manager.generation}
 
 
 async def _exit(manager: Manager, params: Params, hooks: ServerHooks) -> Params:
@@ -569,6 +708,14 @@ METHODS: Final[dict[str, Method]] = {
         Method("EnqueueJob", True, _enqueue_job),
         Method("KillUnit", True, _kill_unit),
         Method("ResetFailed", True, _reset_failed),
+        Method("Reload", True, _reload),
+        Method("EnableUnitFiles", True, _unit_file_method("enable")),
+        Method("DisableUnitFiles", True, _unit_file_method("disable")),
+        Method("ReenableUnitFiles", True, _unit_file_method("reenable")),
+        Method("MaskUnitFiles", True, _unit_file_method("mask")),
+        Method("UnmaskUnitFiles", True, _unit_file_method("unmask")),
+        Method("GetUnitFileState", False, _get_unit_file_state),
+        Method("GetUnitGraph", False, _get_unit_graph),
         Method("Exit", True, _exit),
     )
 }

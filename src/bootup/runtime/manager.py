@@ -14,6 +14,13 @@ Concurrent identical requests share one job through a singleflight
 :class:`~bootup.singleflight.AsyncGroup` keyed by (unit, job type): every caller gets the
 same result.
 
+Configuration changes. :meth:`Manager.reload` is ``daemon-reload``: the files are read again
+in a worker thread and swapped in between two loop steps; runtime objects (and so running
+processes and queued jobs) stay. :meth:`Manager.need_daemon_reload` and
+:meth:`Manager.unit_file_state` answer ``NeedDaemonReload=`` and ``UnitFileState=`` as
+systemd 252 does (compared with it by tests/conformance/test_reload_systemd.py), and
+:meth:`Manager.reset_failed` is ``reset-failed``.
+
 Observers (the console, tests) subscribe to :class:`~bootup.runtime.jobs.JobEvent` and
 :class:`~bootup.runtime.jobs.UnitEvent`; :meth:`Manager.wait_until` waits for a predicate
 over the manager's state, woken by those events, never by a timer.
@@ -26,9 +33,13 @@ import contextlib
 import json
 import logging
 import os
+import stat
+import time
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from bootup.errors import ManagerError
 from bootup.runtime.clock import Clock, LoopClock
@@ -57,8 +68,12 @@ from bootup.transaction import (
 from bootup.transaction.units_graph import unit_node
 from bootup.units.dependencies import load_graph
 from bootup.units.loader import Loader
-from bootup.units.model import DependencyType, Unit, UnitType
+from bootup.units.model import DependencyType, LoadState, Unit, UnitType
 from bootup.units.paths import SearchPath
+from bootup.units.paths import _dropin_candidates as dropin_candidates
+
+if TYPE_CHECKING:
+    from bootup.units.install import _Presets
 
 __all__ = ("Event", "Manager")
 
@@ -134,6 +149,19 @@ class Manager:
         #: The cgroup v2 subtree units run in, or None: process-group tracking only.
         self.cgroups: CgroupTree | None = None
         self._lines_since_drain = 0
+        #: What each unit's files looked like when loaded (NeedDaemonReload=).
+        self._stamps: dict[str, _FileStamp] = {}
+        self._dropin_dirs: frozenset[str] = frozenset()
+        #: Units kept after their file vanished because they still run (or failed).
+        self._ghosts: set[str] = set()
+        #: Set when unit files were changed through the manager and not reloaded since
+        #: (systemd's unit_file_state_outdated): every unit then needs a daemon-reload.
+        self.unit_file_state_outdated = False
+        self._file_states: dict[str, tuple[str, str]] = {}
+        self._presets: _Presets | None = None
+        self._reload_lock: asyncio.Lock | None = None
+        #: How many times the unit files were (re)loaded.
+        self.generation = 0
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -176,15 +204,171 @@ class Manager:
 
     def load(self) -> None:
         """(Re)load every unit on the search path and the graph transactions use."""
-        loader = Loader(self.search_path)
-        self.units = load_graph(loader)
-        self.graph = UnitGraph([unit_node(u) for u in self.units.values()])
-        for name, unit in self.units.items():
-            runtime = self.runtimes.get(name)
-            if runtime is None:
+        self._apply_load(_load_units(self.search_path))
+
+    async def reload(self) -> None:
+        """``systemctl daemon-reload``: read every unit file again, keep what runs.
+
+        The files are read in a worker thread (the loop keeps serving); the result is
+        applied at once, between two loop steps. Runtime objects keep their state, so a
+        running service keeps running and its new settings apply from its next start, as
+        in systemd. Units whose file disappeared are forgotten when inactive; one that
+        still runs or failed stays, ``not-found``, until it is stopped or reset. Queued
+        jobs survive and are looked at again under the new ordering.
+        """
+        if self._reload_lock is None:
+            self._reload_lock = asyncio.Lock()
+        async with self._reload_lock:
+            began = time.monotonic()
+            self.log(None, "Reloading.")
+            loaded = await asyncio.to_thread(_load_units, self.search_path)
+            self._apply_load(loaded)
+            took = (time.monotonic() - began) * 1000
+            self.log(None, f"Reloading finished in {took:.0f} ms.")
+        for job in list(self.jobs.values()):
+            self._try_run(job)
+        if self.state_file is not None and not self._snapshot_pending:
+            self._snapshot_pending = True  # units may have come or gone: state.json too
+            asyncio.get_running_loop().call_soon(self._write_snapshot)
+        self._wake()
+
+    def _apply_load(self, loaded: _Loaded) -> None:
+        units = dict(loaded.units)
+        ghosts: set[str] = set()
+        for name, runtime in list(self.runtimes.items()):
+            if name in units:
+                continue
+            if runtime.active_state is ActiveState.INACTIVE and name not in self.jobs:
+                del self.runtimes[name]
+                continue
+            # systemd keeps a unit that runs (or failed) when its file is gone: it is
+            # not-found from now on, and is collected once it is stopped (or reset).
+            units[name] = loaded.loader.load(name)
+            ghosts.add(name)
+        graph = loaded.graph
+        if ghosts or graph is None:
+            graph = UnitGraph([unit_node(u) for u in units.values()])
+        self.units = units
+        self.graph = graph
+        self._ghosts = ghosts
+        self._stamps = loaded.stamps
+        self._dropin_dirs = loaded.dropin_dirs
+        self._file_states = {}
+        self._presets = None
+        self.unit_file_state_outdated = False
+        self.generation += 1
+        for name, unit in units.items():
+            existing = self.runtimes.get(name)
+            if existing is None:
                 self.runtimes[name] = make_runtime(unit, self)
             else:
-                runtime.unit = unit
+                existing.unit = unit
+
+    def _collect_later(self, name: str) -> None:
+        """Forget a ghost unit (file gone) once it is inactive without a job (unit GC)."""
+        if name not in self._ghosts:
+            return
+
+        def collect() -> None:
+            runtime = self.runtimes.get(name)
+            if name not in self._ghosts or runtime is None or name in self.jobs:
+                return
+            if runtime.active_state is not ActiveState.INACTIVE:
+                return
+            self._ghosts.discard(name)
+            del self.runtimes[name]
+            self.units.pop(name, None)
+            self.graph = UnitGraph([unit_node(u) for u in self.units.values()])
+            self.log(None, f"Collecting {name}.", priority=7)
+
+        asyncio.get_running_loop().call_soon(collect)
+
+    # --- reset-failed, unit file states, NeedDaemonReload= --------------------------
+
+    def reset_failed(self, name: str | None = None) -> list[str]:
+        """``systemctl reset-failed [UNIT]``: failed units become inactive (dead).
+
+        As systemd's unit_reset_failed(): ``Result=`` back to success, the restart counter
+        and the start rate limit reset; only a unit in the failed state changes state (so
+        observers see failed -> inactive). Returns the names of the units that were failed.
+
+        Raises:
+            ManagerError: ``name`` is not loaded.
+        """
+        runtimes = [self.runtime(name)] if name is not None else list(self.runtimes.values())
+        was_failed: list[str] = []
+        for runtime in runtimes:
+            if runtime.active_state is ActiveState.FAILED:
+                was_failed.append(runtime.name)
+            runtime.reset_failed()
+        return was_failed
+
+    def unit_file_state(self, name: str) -> tuple[str, str]:
+        """``(UnitFileState=, UnitFilePreset=)`` of a loaded unit, from the manager's path.
+
+        Computed per unit at the first question after a (re)load and kept until the next
+        one (or until unit files are changed through the manager), as systemd caches them
+        per unit. Per unit on purpose: one state walks the configuration directory's
+        links (about 2 ms with 1,000 units), so all of them at once would take seconds.
+        As in systemd, the preset is asked for any unit with a fragment (static ones too).
+        """
+        from bootup.errors import UnitError  # noqa: PLC0415
+        from bootup.units.install import Installer  # noqa: PLC0415
+        from bootup.units.install import _Presets as Presets  # noqa: PLC0415
+
+        cached = self._file_states.get(name)
+        if cached is not None:
+            return cached
+        runtime = self.runtimes.get(name)
+        fragment = runtime.unit.fragment_path if runtime is not None else None
+        found = ("", "")
+        if runtime is not None and (fragment or runtime.unit.load_state is LoadState.MASKED):
+            try:
+                state = Installer(self.search_path).state(name).value
+            except (UnitError, OSError):
+                state = ""
+            if self._presets is None:
+                self._presets = Presets.load(self.search_path)
+            preset = self._presets.query(os.path.basename(fragment)) if fragment else ""
+            found = (state, preset)
+        self._file_states[name] = found
+        return found
+
+    def unit_files_changed(self) -> None:
+        """Unit files were changed through the manager (enable, disable, ...).
+
+        Their states are computed again, and every unit reports ``NeedDaemonReload=yes``
+        until the next reload, as systemd does after an install operation.
+        """
+        self._file_states = {}
+        self.unit_file_state_outdated = True
+
+    def need_daemon_reload(self, name: str) -> bool:
+        """``NeedDaemonReload=``: a unit's fragment or drop-ins changed since the last load.
+
+        systemd's unit_need_daemon_reload(): the fragment (or source file) vanished or has
+        a newer mtime, the list of drop-ins differs, or one of them is newer than the
+        newest drop-in at load time.
+        """
+        if self.unit_file_state_outdated:
+            return True
+        runtime = self.runtimes.get(name)
+        stamp = self._stamps.get(name)
+        if runtime is None or stamp is None:
+            return False
+        unit = runtime.unit
+        if _newer(stamp.fragment, stamp.fragment_mtime):
+            return True
+        if _newer(stamp.source, stamp.source_mtime):
+            return True
+        current: tuple[str, ...] = ()
+        if unit.load_state is LoadState.LOADED:
+            current = _current_dropins(
+                self.search_path, unit.names or (unit.name,), self._dropin_dirs
+            )
+        if current != stamp.dropins:
+            return True
+        return any(_newer(path, stamp.dropin_mtime) for path in stamp.dropins)
 
     async def close(self) -> None:
         """Stop everything that runs, then release the sockets and the SIGCHLD handler."""
@@ -250,6 +434,8 @@ class Manager:
         """Fire the dependencies that act on state changes, then tell observers."""
         name = runtime.name
         self._emit(UnitEvent(name, old, new, runtime.sub_state.value))
+        if new is ActiveState.INACTIVE and name in self._ghosts:
+            self._collect_later(name)
         if new is ActiveState.FAILED:
             self._trigger(name, DependencyType.ON_FAILURE, "OnFailure")
         if new is ActiveState.INACTIVE and old not in _INACTIVE and result_ok:
@@ -574,6 +760,8 @@ class Manager:
             self._trigger(job.unit, DependencyType.ON_FAILURE, "OnFailure")
         if dispatch:
             self._dispatch_neighbours(job.unit)
+        if job.unit in self._ghosts:
+            self._collect_later(job.unit)
         if not self.jobs and self._idle is not None:
             self._idle.set()
 
@@ -747,3 +935,116 @@ def _invocation_of(pid: int) -> str:
         if item.startswith(b"INVOCATION_ID="):
             return item[len(b"INVOCATION_ID=") :].decode(errors="replace")
     return ""
+
+
+@dataclass(frozen=True, slots=True)
+class _FileStamp:
+    """A unit's files and their mtimes (ns) when it was loaded (NeedDaemonReload=)."""
+
+    fragment: str | None
+    fragment_mtime: int
+    source: str | None
+    source_mtime: int
+    dropins: tuple[str, ...]
+    dropin_mtime: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """One reading of the search path: the units, their graph, and their file stamps."""
+
+    loader: Loader
+    units: dict[str, Unit]
+    graph: UnitGraph | None
+    stamps: dict[str, _FileStamp]
+    #: The ``*.d`` directories that existed (systemd's unit path cache): a drop-in
+    #: directory created later is not seen before a reload, as in systemd 252.
+    dropin_dirs: frozenset[str]
+
+
+def _mtime(path: str | None) -> int:
+    if path is None:
+        return 0
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _load_units(search_path: SearchPath) -> _Loaded:
+    """Read every unit on the path (a pure function of the files: safe in a thread)."""
+    loader = Loader(search_path)
+    units = load_graph(loader)
+    graph = UnitGraph([unit_node(u) for u in units.values()])
+    stamps: dict[str, _FileStamp] = {}
+    for name, unit in units.items():
+        fragment = unit.fragment_path if unit.load_state is not LoadState.MASKED else None
+        source = unit.source_path if unit.source_path != unit.fragment_path else None
+        stamps[name] = _FileStamp(
+            fragment=fragment,
+            fragment_mtime=_mtime(fragment),
+            source=source,
+            source_mtime=_mtime(source),
+            dropins=tuple(unit.dropin_paths) if unit.load_state is LoadState.LOADED else (),
+            dropin_mtime=max((_mtime(p) for p in unit.dropin_paths), default=0),
+        )
+    dirs: set[str] = set()
+    for directory in search_path.host_dirs():
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        dirs.update(os.path.join(directory, e) for e in entries if e.endswith(".d"))
+    return _Loaded(loader, units, graph, stamps, frozenset(dirs))
+
+
+def _newer(path: str | None, mtime: int) -> bool:
+    """Systemd's fragment_mtime_newer(): the file is gone, or modified after ``mtime``."""
+    if path is None:
+        return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return True
+    if stat.S_ISCHR(st.st_mode):
+        return False  # masked (/dev/null): its mtime says nothing about the unit
+    return st.st_mtime_ns > mtime
+
+
+def _current_dropins(
+    search_path: SearchPath, names: Iterable[str], known_dirs: frozenset[str]
+) -> tuple[str, ...]:
+    """The ``*.conf`` drop-ins of a unit's names as the files are now (unit_find_dropin_paths).
+
+    The same rules as the loader's: candidates ``name.d``, the template's, the prefix forms
+    and the type's; a file name in an earlier directory shadows a later one; empty or
+    ``/dev/null`` drop-ins mask and are left out. Only directories that existed at the
+    last load are looked into (``known_dirs``: systemd 252 filters through its unit path
+    cache, so a new ``.d`` directory needs no reload in its eyes); their files are read
+    afresh on every call.
+    """
+    best: dict[str, tuple[int, str]] = {}
+    candidates = {c: None for name in names for c in dropin_candidates(name)}
+    for rank, directory in enumerate(search_path.host_dirs()):
+        for candidate in candidates:
+            where = os.path.join(directory, candidate + ".d")
+            if where not in known_dirs:
+                continue
+            try:
+                entries = os.listdir(where)
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.endswith(".conf") and (entry not in best or rank < best[entry][0]):
+                    best[entry] = (rank, os.path.join(where, entry))
+    out: list[str] = []
+    for entry in sorted(best):
+        path = best[entry][1]
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if st.st_size == 0 or stat.S_ISCHR(st.st_mode):
+            continue
+        out.append(path)
+    return tuple(out)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import pwd
@@ -57,6 +58,7 @@ from bootup.runtime.process import (
     kill_processes,
     spawn,
 )
+from bootup.runtime.process import _cgroup2_mount as cgroup2_mount
 from bootup.runtime.states import (
     ActiveState,
     JobResult,
@@ -68,7 +70,7 @@ from bootup.runtime.states import (
 from bootup.units import values
 from bootup.units.execline import ExecCommand, expand_env_argv
 from bootup.units.loader import expand_specifiers
-from bootup.units.model import ServiceType, Unit, UnitType
+from bootup.units.model import ServiceSettings, ServiceType, Unit, UnitType
 
 __all__ = (
     "RuntimeHost",
@@ -232,6 +234,11 @@ class UnitRuntime:
         """Run a reload job (only services with ExecReload= can)."""
         raise NotSupportedError(f"Reloading {self.name}: not supported yet")
 
+    def reset_failed(self) -> None:
+        """``systemctl reset-failed``: a failed unit becomes inactive (dead)."""
+        if self.active_state is ActiveState.FAILED:
+            self.set_state(SimpleState.DEAD)  # failed -> dead
+
     def properties(self) -> dict[str, str]:
         """Properties as ``systemctl show`` names them."""
         props = {
@@ -241,6 +248,7 @@ class UnitRuntime:
             "ActiveState": self.active_state.value,
             "SubState": self.sub_state.value,
             "ConditionResult": "yes" if self.condition_result else "no",
+            "Documentation": " ".join(f'"{d}"' for d in self.unit.documentation),
         }
         props.update(self.timestamps.properties())
         return props
@@ -306,6 +314,13 @@ async def _check_conditions(runtime: UnitRuntime) -> JobResult:
     if not result.passed:
         runtime.host.log(runtime.name, result.message, priority=6)
     return JobResult.DONE
+
+
+@functools.cache
+def _cgroup_mount_point() -> str | None:
+    """Where the cgroup v2 hierarchy is mounted; ControlGroup= paths are relative to it."""
+    found = cgroup2_mount()
+    return found[0] if found is not None else None
 
 
 def make_runtime(unit: Unit, host: RuntimeHost) -> UnitRuntime:
@@ -570,8 +585,11 @@ class ServiceRuntime(UnitRuntime):
         self.result = ServiceResult.SUCCESS
         self.main_pid: int | None = None
         self.control_pid: int | None = None
-        self.exec_main_status: ExitStatus | None = None
-        self.exec_main_pid: int | None = None
+        self._exec_main_status: ExitStatus | None = None
+        self._exec_main_pid: int | None = None
+        #: ExecMainStartTimestamp= and ExecMainExitTimestamp= as (monotonic, realtime) µs.
+        self.exec_main_start: tuple[int, int] = (0, 0)
+        self.exec_main_exit: tuple[int, int] = (0, 0)
         self.n_restarts = 0
         self.status_text = ""
         self.status_errno = 0
@@ -598,10 +616,76 @@ class ServiceRuntime(UnitRuntime):
 
     # --- bookkeeping ------------------------------------------------------------------
 
+    def _now(self) -> tuple[int, int]:
+        return (usec(self.host.clock.monotonic()), usec(self.host.clock.realtime()))
+
+    @property
+    def exec_main_pid(self) -> int | None:
+        """``ExecMainPID=``; setting it stamps ``ExecMainStartTimestamp=`` (fork time)."""
+        return self._exec_main_pid
+
+    @exec_main_pid.setter
+    def exec_main_pid(self, pid: int | None) -> None:
+        self._exec_main_pid = pid
+        if pid:
+            self.exec_main_start = self._now()
+            self.exec_main_exit = (0, 0)
+
+    @property
+    def exec_main_status(self) -> ExitStatus | None:
+        """How the main process ended; setting it stamps ``ExecMainExitTimestamp=``."""
+        return self._exec_main_status
+
+    @exec_main_status.setter
+    def exec_main_status(self, status: ExitStatus | None) -> None:
+        self._exec_main_status = status
+        if status is not None:
+            self.exec_main_exit = self._now()
+
     @property
     def result_ok(self) -> bool:
         """``Result=success``."""
         return self.result is ServiceResult.SUCCESS
+
+    def reset_failed(self) -> None:
+        """Systemd's service_reset_failed() plus unit_reset_failed().
+
+        ``Result=`` back to success, the restart counter and the start rate limit reset,
+        and a failed service becomes dead.
+        """
+        self.result = ServiceResult.SUCCESS
+        self.n_restarts = 0
+        self._start_limit = _StartLimit()
+        if self.sub_state is ServiceState.FAILED:
+            self.set_state(ServiceState.DEAD)  # failed -> dead
+
+    def control_group(self) -> str:
+        """``ControlGroup=``: this invocation's cgroup below the cgroup2 mount, or ""."""
+        if self._cgroup is None:
+            return ""
+        mount = _cgroup_mount_point()
+        if mount is None:
+            return ""
+        return "/" + os.path.relpath(self._cgroup, mount).lstrip("/")
+
+    def tasks_current(self) -> str:
+        """``TasksCurrent=``: the tasks in this invocation's cgroup, or ``[not set]``.
+
+        Not in :meth:`properties` (which every state.json snapshot calls for every unit):
+        it reads a cgroup file, so the control socket asks for it per query.
+        """
+        if self._cgroup is None:
+            return "[not set]"
+        try:
+            with open(os.path.join(self._cgroup, "pids.current")) as f:
+                return f.read().strip()
+        except OSError:
+            pass
+        try:
+            with open(os.path.join(self._cgroup, "cgroup.threads")) as f:
+                return str(sum(1 for line in f if line.strip()))
+        except OSError:
+            return "[not set]"
 
     def _on_any_reap(self, pid: int, status: ExitStatus) -> None:
         """Wake whoever waits for this unit's processes to be gone."""
@@ -650,6 +734,29 @@ class ServiceRuntime(UnitRuntime):
         if self._cgroup is not None and CgroupTree.remove(self._cgroup):
             self._cgroup = None
 
+    def _exec_start_property(self) -> str:
+        """``ExecStart=`` as systemctl show prints it, with the main process's pid and status.
+
+        Only the last ExecStart= command (the one the main process runs) carries a pid and
+        an exit status: bootup records the main process's, not every command's.
+        """
+        service = self.unit.service
+        commands = service.exec_commands("ExecStart") if service is not None else ()
+        parts = []
+        status = self.exec_main_status
+        for i, cmd in enumerate(commands):
+            main = i == len(commands) - 1 and self.exec_main_pid
+            pid = self.exec_main_pid if main else 0
+            code = {1: "exited", 2: "killed", 3: "dumped"}.get(_cld(status), "(null)")
+            value = status.status if main and status is not None else 0
+            parts.append(
+                f"{{ path={cmd.path} ; argv[]={' '.join(cmd.argv)} ; "
+                f"ignore_errors={'yes' if cmd.ignore_failure else 'no'} ; "
+                f"start_time=[n/a] ; stop_time=[n/a] ; pid={pid or 0} ; "
+                f"code={code if main and status is not None else '(null)'} ; status={value} }}"
+            )
+        return " ".join(parts)
+
     def properties(self) -> dict[str, str]:
         """``systemctl show`` properties of a service."""
         props = super().properties()
@@ -663,14 +770,25 @@ class ServiceRuntime(UnitRuntime):
                 "MainPID": str(self.main_pid or 0),
                 "ControlPID": str(self.control_pid or 0),
                 "ExecMainPID": str(self.exec_main_pid or 0),
+                "ExecMainStartTimestampMonotonic": str(self.exec_main_start[0]),
+                "ExecMainStartTimestampRealtime": str(self.exec_main_start[1]),
+                "ExecMainExitTimestampMonotonic": str(self.exec_main_exit[0]),
+                "ExecMainExitTimestampRealtime": str(self.exec_main_exit[1]),
+                "ControlGroup": self.control_group(),
                 "ExecMainCode": str(_cld(status)),
                 "ExecMainStatus": str(status.status if status else 0),
                 "NRestarts": str(self.n_restarts),
                 "StatusText": self.status_text,
                 "StatusErrno": str(self.status_errno),
                 "InvocationID": self.invocation_id,
+                "ExecStart": self._exec_start_property(),
             }
         )
+        if self.config is not None:
+            timeout = self.config.timeout_start
+            props["TimeoutStartUSec"] = (
+                "infinity" if timeout is None else values.format_timespan(usec(timeout))
+            )
         return props
 
     # --- environment and spawning -----------------------------------------------------
@@ -1248,8 +1366,9 @@ class ServiceRuntime(UnitRuntime):
             return JobResult.DONE
 
     async def _stop_sequence(self, cfg: ServiceConfig, *, run_exec_stop: bool) -> None:
-        service = self.unit.service
-        assert service is not None
+        # After a daemon-reload, a unit whose file vanished has no [Service] settings any
+        # more (not-found, as in systemd): it is stopped with its signals only.
+        service = self.unit.service or ServiceSettings()
         deadline = _Deadline(self.host.clock, cfg.timeout_stop)
         self._deadline = deadline
         try:

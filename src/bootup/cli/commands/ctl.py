@@ -1,13 +1,15 @@
 """systemctl's live verbs, talking to a running manager over its Varlink control socket.
 
 ``start|stop|restart|try-restart|reload|reload-or-restart|isolate|kill|reset-failed|status|
-is-active|is-failed|list-units|list-jobs|exit``, with systemctl's options, messages and exit
-codes (0 ok, 1 failed, 3 not active, 4 no such unit, 5 not loaded for job verbs). Which
-manager: ``--project DIR`` (DIR/.bootup/control.sock), ``--system`` (/run/bootup/...), or
+is-active|is-failed|list-units|list-jobs|daemon-reload|daemon-reexec|exit``, with systemctl's
+options, messages (including the "changed on disk" warning of ``status`` and the job verbs)
+and exit codes (0 ok, 1 failed, 3 not active, 4 no such unit, 5 not loaded for job verbs).
+Which manager: ``--project DIR`` (DIR/.bootup/control.sock), ``--system`` (/run/bootup/...), or
 the nearest enclosing project with a running ``bootup up``, else the system manager.
 
-``show`` is registered by the offline unit-file verbs (unitfiles.py); :func:`show_live`
-here is the live implementation for it to call when a manager is reachable.
+``show`` and the ``[Install]`` verbs are registered by the offline unit-file verbs
+(unitfiles.py); :func:`show_live` and :func:`install_live` here are the live
+implementations they call when a manager is reachable.
 
 Module-level imports stay light: the client is imported inside the handlers, and it only
 needs the standard library, so ``bootup is-active x`` starts fast.
@@ -15,16 +17,21 @@ needs the standard library, so ``bootup is-active x`` starts fast.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import TYPE_CHECKING, Any
 
+# typing costs ~3 ms to import and only the type checker needs it here (the annotations
+# are strings, PEP 563); mypy treats any TYPE_CHECKING name as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from bootup.control.client import Client
 
-__all__ = ("register", "show_live")
+    _SubParsers = argparse._SubParsersAction
 
-_SubParsers = argparse._SubParsersAction
+__all__ = ("install_live", "register", "show_live")
+
 
 _MANAGER = "io.bootup.Manager"
 _SUFFIXES = (
@@ -44,6 +51,8 @@ _GLOB = frozenset("*?[")
 
 
 def _common() -> argparse.ArgumentParser:
+    import argparse
+
     parent = argparse.ArgumentParser(add_help=False)
     where = parent.add_mutually_exclusive_group()
     where.add_argument("--system", action="store_true", help="talk to the system manager")
@@ -60,6 +69,8 @@ def _common() -> argparse.ArgumentParser:
 
 
 def _listing() -> argparse.ArgumentParser:
+    import argparse
+
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("-a", "--all", action="store_true", help="include inactive units")
     parent.add_argument("--state", action="append", default=[], metavar="STATE")
@@ -71,6 +82,8 @@ def _listing() -> argparse.ArgumentParser:
 
 
 def _jobs() -> argparse.ArgumentParser:
+    import argparse
+
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--no-block", action="store_true", help="do not wait for the job")
     parent.add_argument(
@@ -127,6 +140,10 @@ def register(subparsers: _SubParsers[argparse.ArgumentParser]) -> None:
     p = add("reset-failed", "forget that units failed")
     p.add_argument("units", nargs="*", metavar="UNIT")
     p.set_defaults(handler=_reset_failed)
+    p = add("daemon-reload", "read every unit file again; running units keep running")
+    p.set_defaults(handler=_daemon_reload)
+    p = add("daemon-reexec", "re-execute the manager (not supported yet)")
+    p.set_defaults(handler=_daemon_reexec)
     p = add("status", "show a unit's state, processes and last log lines")
     p.add_argument("units", nargs="+", metavar="UNIT")
     p.add_argument("-n", "--lines", type=int, default=10, help="journal lines to show")
@@ -150,10 +167,10 @@ def register(subparsers: _SubParsers[argparse.ArgumentParser]) -> None:
 
 
 def _connect(args: argparse.Namespace, *, timeout: float | None = 30.0) -> Client:
-    from bootup.control.address import find_socket
+    from bootup.control.address import locate_socket
     from bootup.control.client import Client
 
-    path = find_socket(
+    path = locate_socket(
         project=getattr(args, "project", None), system=getattr(args, "system", False)
     )
     return Client(path, timeout=timeout)
@@ -198,6 +215,7 @@ _RESULT_REASONS = {
 
 
 def _job_verb(args: argparse.Namespace) -> int:
+    from bootup.cli._progress import job_progress
     from bootup.control.errors import CallError, NoSuchUnitError
 
     verb: str = args.verb
@@ -217,8 +235,10 @@ def _job_verb(args: argparse.Namespace) -> int:
                 "mode": args.job_mode,
                 "no_block": args.no_block,
             }
+            _warn_changed(client, unit)
             try:
-                reply = client.call(f"{_MANAGER}.EnqueueJob", params)
+                with job_progress(args, [unit]):
+                    reply = client.call(f"{_MANAGER}.EnqueueJob", params)
             except NoSuchUnitError:
                 _err(f"Failed to {action} {unit}: Unit {unit} not found.")
                 rc = 5
@@ -320,11 +340,154 @@ def _signame(text: str) -> str:
 
 
 def _reset_failed(args: argparse.Namespace) -> int:
+    from bootup.control.errors import NoSuchUnitError
+
+    rc = 0
     with _connect(args) as client:
-        units = _expand(client, args.units) if args.units else [None]
+        units: list[str | None] = list(_expand(client, args.units)) if args.units else [None]
         for unit in units:
-            client.call(f"{_MANAGER}.ResetFailed", {"unit": unit})
+            try:
+                client.call(f"{_MANAGER}.ResetFailed", {"unit": unit})
+            except NoSuchUnitError:
+                _err(f"Failed to reset failed state of unit {unit}: Unit {unit} not loaded.")
+                rc = 1
+    return rc
+
+
+def _daemon_reload(args: argparse.Namespace) -> int:
+    with _connect(args, timeout=None) as client:
+        client.call(f"{_MANAGER}.Reload")
     return 0
+
+
+def _daemon_reexec(args: argparse.Namespace) -> int:
+    from bootup.errors import NotSupportedError
+
+    raise NotSupportedError(
+        "daemon-reexec is not supported yet (the manager cannot hand its state to a new "
+        "process); use daemon-reload to read the unit files again"
+    )
+
+
+def _warn_changed(client: Client, unit: str) -> None:
+    """Systemctl's warning when a unit's files changed after the manager loaded them."""
+    from bootup.control.errors import CallError
+
+    try:
+        reply = client.call(
+            f"{_MANAGER}.GetProperties", {"name": unit, "properties": ["NeedDaemonReload"]}
+        )
+    except CallError:
+        return
+    if reply["properties"].get("NeedDaemonReload") == "yes":
+        _err(_changed_warning(unit))
+
+
+def _changed_warning(unit: str) -> str:
+    return (
+        f"Warning: The unit file, source configuration file or drop-ins of {unit} changed "
+        "on disk. Run 'bootup daemon-reload' to reload units."
+    )
+
+
+#: systemctl --now: what follows enabling, disabling or masking.
+_NOW_JOB = {"enable": "start", "disable": "stop", "mask": "stop"}
+_INSTALL_METHODS = {
+    "enable": "EnableUnitFiles",
+    "disable": "DisableUnitFiles",
+    "reenable": "ReenableUnitFiles",
+    "mask": "MaskUnitFiles",
+    "unmask": "UnmaskUnitFiles",
+}
+
+
+def install_live(args: argparse.Namespace) -> int:
+    """``enable|disable|reenable|mask|unmask|is-enabled`` through the running manager.
+
+    As systemctl does with PID 1: the manager edits the links in its own search path and
+    sends back the changes, printed as the offline verbs print them; then the manager
+    reloads (unless ``--no-reload``) and, with ``--now``, the units are started (enable)
+    or stopped (disable, mask). Expects ``args.verb``, ``args.units`` and the flags.
+    """
+    from bootup.cli.commands.unitfiles import report_changes
+    from bootup.control.errors import InstallFailedError, NoSuchUnitFileError
+    from bootup.errors import NotSupportedError
+    from bootup.units.install import Change, UnitFileState
+
+    verb: str = args.verb
+    if getattr(args, "now", False) and verb not in _NOW_JOB:
+        raise NotSupportedError(f"{verb} --now is not supported yet")
+    with _connect(args, timeout=None) as client:
+        if verb == "is-enabled":
+            ok = False
+            for name in args.units:
+                try:
+                    reply = client.call(f"{_MANAGER}.GetUnitFileState", {"name": name})
+                except NoSuchUnitFileError as exc:
+                    for warning in exc.parameters.get("warnings", []):
+                        _err(warning)
+                    # systemctl stops at the first unit it cannot find.
+                    _err(f"Failed to get unit file state for {name}: No such file or directory")
+                    return 1
+                for warning in reply.get("warnings", []):
+                    _err(warning)
+                state = UnitFileState(reply["state"])
+                if state is UnitFileState.BAD:
+                    _err(f"Failed to get unit file state for {name}: Bad message")
+                    return 1
+                if not getattr(args, "quiet", False):
+                    print(state.value)
+                ok = ok or state.counts_as_enabled
+            return 0 if ok else 1
+        params: dict[str, Any] = {
+            "files": args.units,
+            "runtime": getattr(args, "runtime", False),
+        }
+        if verb not in ("disable", "unmask"):
+            params["force"] = getattr(args, "force", False)
+        failure: str | None = None
+        try:
+            reply = client.call(f"{_MANAGER}.{_INSTALL_METHODS[verb]}", params)
+        except InstallFailedError as exc:
+            reply = exc.parameters
+            failure = (
+                f"Failed to {verb} {exc}" if reply.get("bare") else f"Failed to {verb} unit, {exc}"
+            )
+        changes = [
+            Change(c["type"], c["path"], c["target"], c["text"], c["bare"])
+            for c in reply.get("changes", [])
+        ]
+        rc = report_changes(verb, changes, list(reply.get("warnings", [])), failure)
+        if rc:
+            return rc
+        if not getattr(args, "no_reload", False):
+            client.call(f"{_MANAGER}.Reload")
+        if getattr(args, "now", False):
+            rc = _now_jobs(client, _NOW_JOB[verb], [_mangle(u) for u in args.units])
+    return rc
+
+
+def _now_jobs(client: Client, job: str, units: list[str]) -> int:
+    from bootup.control.errors import CallError, NoSuchUnitError
+
+    rc = 0
+    for unit in units:
+        params = {"unit": unit, "type": job, "mode": "replace", "no_block": False}
+        try:
+            reply = client.call(f"{_MANAGER}.EnqueueJob", params)
+        except NoSuchUnitError:
+            _err(f"Failed to {job} {unit}: Unit {unit} not found.")
+            rc = 5
+            continue
+        except CallError as exc:
+            _err(f"Failed to {job} {unit}: {exc}")
+            rc = rc or 1
+            continue
+        result = reply.get("result")
+        if result not in (None, "done"):
+            _explain_failure(client, job, unit, str(result))
+            rc = rc or 1
+    return rc
 
 
 def _exit(args: argparse.Namespace) -> int:
@@ -380,7 +543,7 @@ def _list_units(args: argparse.Namespace) -> int:
     }
     with _connect(args) as client:
         units = client.call(f"{_MANAGER}.ListUnits", params)["units"]
-    colour = sys.stdout.isatty()
+    colour = out.colour_enabled(tty=sys.stdout.isatty() and sys.stderr.isatty())
     sys.stdout.write(out.list_units(units, args, colour=colour))
     return 0
 
@@ -415,7 +578,11 @@ def _status(args: argparse.Namespace) -> int:
             if not first:
                 print()
             first = False
-            sys.stdout.write(out.status(reply, colour=sys.stdout.isatty()))
+            tty = sys.stdout.isatty() and sys.stderr.isatty()
+            sys.stdout.write(out.status(reply, colour=out.colour_enabled(tty=tty)))
+            if reply["properties"].get("NeedDaemonReload") == "yes":
+                sys.stdout.flush()
+                _err(_changed_warning(unit))
             state = reply["properties"].get("ActiveState", "")
             if state not in ("active", "reloading") and rc == 0:
                 rc = 3

@@ -6,6 +6,11 @@ enable|disable|reenable|mask|unmask|is-enabled|set-default|get-default|list-unit
 with the same messages (on stderr), outputs and exit codes. ``--root=DIR`` and
 ``--project=DIR`` (search that directory only) go after the verb. Heavy imports happen
 inside the handlers so that registering these verbs stays cheap.
+
+``show`` and the ``[Install]`` verbs go through the running manager when one answers (for
+``--project DIR``, or the enclosing project, or the system), as systemctl goes through
+PID 1: the manager edits its own search path and reloads, and ``--now`` works there. With
+``--root``, ``--offline`` or no manager they work on the files, as above.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bootup.units.install import Change
     from bootup.units.paths import SearchPath
 
-__all__ = ("register",)
+__all__ = ("register", "report_changes")
 
 _SubParsers = argparse._SubParsersAction
 
@@ -51,8 +57,10 @@ def _add(
 
 
 #: systemctl options of the [Install] verbs that bootup does not implement yet; accepted so
-#: that using one fails loudly (NotSupportedError) instead of as a usage error.
+#: that using one fails loudly (NotSupportedError) instead of as a usage error. ``--now``
+#: works against a running manager only.
 _UNSUPPORTED_FLAGS = ("--runtime", "--now", "--user", "--global", "--force")
+_FLAG_HELP = {"--now": "also start (enable) or stop (disable, mask) the units; live only"}
 
 
 def register(subparsers: _SubParsers[argparse.ArgumentParser]) -> None:
@@ -105,7 +113,17 @@ def register(subparsers: _SubParsers[argparse.ArgumentParser]) -> None:
         if p is not None:
             p.add_argument("units", nargs="+", metavar="UNIT")
             for flag in _UNSUPPORTED_FLAGS:
-                p.add_argument(flag, action="store_true", help="not supported yet")
+                p.add_argument(
+                    flag, action="store_true", help=_FLAG_HELP.get(flag, "not supported yet")
+                )
+            p.add_argument(
+                "--no-reload", action="store_true", help="do not reload the manager afterwards"
+            )
+            p.add_argument(
+                "--offline",
+                action="store_true",
+                help="edit the files even when a manager is running (it is not told)",
+            )
             p.set_defaults(handler=_install_verb, verb=verb)
     p = _add(subparsers, "set-default", "point default.target at a target", parent)
     if p is not None:
@@ -142,13 +160,39 @@ def _unit_paths(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mangle(name: str) -> str:
+    """Systemctl's name mangling: a bare name (no type suffix, no path) is a service."""
+    from bootup.units.model import unit_type_of
+
+    if "/" in name or any(c in name for c in "*?[") or unit_type_of(name) is not None:
+        return name
+    return f"{name}.service"
+
+
+def _live_socket(args: argparse.Namespace) -> bool:
+    """Whether to ask a running manager: as ``show``, unless ``--root`` or ``--offline``."""
+    if getattr(args, "offline", False) or getattr(args, "root", None) is not None:
+        return False
+    from bootup.control.address import find_socket
+
+    return find_socket(project=getattr(args, "project", None)).is_socket()
+
+
 def _install_verb(args: argparse.Namespace) -> int:
     from bootup.errors import NotSupportedError, UnitError, UnitNotFoundError
-    from bootup.units.install import Change, Installer, UnitFileState
+    from bootup.units.install import Installer, UnitFileState
 
+    args.units = [_mangle(name) for name in args.units]
+    live = _live_socket(args)
     for flag in _UNSUPPORTED_FLAGS:
+        if flag == "--now" and live:
+            continue
         if getattr(args, flag.lstrip("-"), False):
             raise NotSupportedError(f"{args.verb} {flag} is not supported yet")
+    if live:
+        from bootup.cli.commands.ctl import install_live
+
+        return install_live(args)
     installer = Installer(_search_path(args))
     verb: str = args.verb
     units: list[str] = args.units
@@ -187,7 +231,17 @@ def _install_verb(args: argparse.Namespace) -> int:
     except UnitError as exc:
         bare = getattr(exc, "bare", False)
         failure = f"Failed to {verb} {exc}" if bare else f"Failed to {verb} unit, {exc}"
-    for warning in installer.warnings:  # logged while reading, before the summary
+    return report_changes(verb, changes, installer.warnings, failure)
+
+
+def report_changes(
+    verb: str, changes: list[Change], warnings: list[str], failure: str | None
+) -> int:
+    """Print an [Install] operation's warnings and changes as systemctl does; its exit code.
+
+    Shared by the offline path and the live one (the manager sends the same changes).
+    """
+    for warning in warnings:  # logged while reading, before the summary
         _err(warning)
     for change in changes:  # what was done before a failure is reported too
         text = str(change)
@@ -295,24 +349,22 @@ def _cat(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    if _live_socket(args):
+        # systemctl show asks the manager; do so whenever one is running for this project
+        # (or the system), with its live states, and read the files only otherwise. The
+        # offline machinery is not even imported then (``show`` runs in scripts' loops).
+        from bootup.cli.commands.ctl import show_live
+
+        return show_live(args)
     import json
 
     from bootup.units.verify import show_properties
 
-    if not args.offline and getattr(args, "root", None) is None:
-        # systemctl show asks the manager; do so whenever one is running for this project
-        # (or the system), with its live states, and read the files only otherwise.
-        from bootup.cli.commands.ctl import show_live
-        from bootup.control.address import find_socket
-
-        socket = find_socket(project=getattr(args, "project", None))
-        if socket.is_socket():
-            return show_live(args)
-
     wanted: list[str] = [p for group in args.property for p in group.split(",") if p]
     rc = 0
     blocks: list[dict[str, str]] = []
-    for props in show_properties(_search_path(args), args.units):
+    names = [_mangle(name) for name in args.units]  # systemctl show cache -> cache.service
+    for props in show_properties(_search_path(args), names):
         selected = (
             {k: props.get(k, "") for k in wanted}
             if wanted
