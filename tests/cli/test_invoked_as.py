@@ -1,4 +1,5 @@
-"""bootup behaves as systemctl, journalctl or systemd-analyze when linked under that name."""
+"""bootup behaves as systemctl, journalctl, systemd-analyze, init, telinit or runlevel when
+linked under that name."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bootup.cli import as_invoked
-from bootup.errors import NotSupportedError
 from systemd_oracle import write_units
 
 
@@ -28,9 +26,28 @@ def test_translations() -> None:
     assert as_invoked("journalctl", ["-u", "x", "-n", "5"]) == ["logs", "-u", "x", "-n", "5"]
     assert as_invoked("systemd-analyze", ["dot", "--order"]) == ["analyze", "dot", "--order"]
     assert as_invoked("systemd-analyze", ["verify", "a.service"]) == ["verify", "a.service"]
-    assert as_invoked("/sbin/telinit", ["3"]) == ["isolate", "runlevel3.target"]
-    with pytest.raises(NotSupportedError, match="not supported yet"):
-        as_invoked("runlevel", [])
+    assert as_invoked("/sbin/telinit", ["3"]) == ["telinit", "3"]
+    assert as_invoked("runlevel", []) == ["runlevel"]
+    assert as_invoked("/sbin/poweroff", ["--no-wall"]) == ["poweroff", "--no-wall"]
+    # init: the system manager as PID 1 (kernel command-line words passed on), else telinit
+    assert as_invoked("/sbin/init", [], pid=1) == ["init"]
+    assert as_invoked("/sbin/init", ["systemd.unit=rescue.target"], pid=1) == [
+        "init",
+        "systemd.unit=rescue.target",
+    ]
+    assert as_invoked("/sbin/init", ["6"], pid=4242) == ["telinit", "6"]
+
+
+def test_systemctl_options_before_the_verb_move_behind_it() -> None:
+    assert as_invoked("systemctl", ["--system", "start", "x"]) == ["start", "--system", "x"]
+    assert as_invoked("bootup", ["--no-block", "-p", "Id", "show", "x"]) == [
+        "show", "--no-block", "-p", "Id", "x",
+    ]  # fmt: skip
+    assert as_invoked("bootup", ["--root", "/r", "--now", "enable", "x"]) == [
+        "--root", "/r", "enable", "--now", "x",
+    ]  # fmt: skip
+    assert as_invoked("bootup", ["--version"]) == ["--version"]
+    assert as_invoked("bootup", ["status", "--system", "x"]) == ["status", "--system", "x"]
 
 
 def test_systemctl_link_enables_like_systemctl(tmp_path: Path) -> None:
@@ -64,8 +81,8 @@ def test_systemd_analyze_and_runlevel_links(tmp_path: Path) -> None:
     )
     assert dot.returncode == 0, dot.stderr
     assert dot.stdout.startswith("digraph systemd {")
-    runlevel = subprocess.run(
-        [str(link(tmp_path, "runlevel"))], capture_output=True, text=True, check=False
+    telinit = subprocess.run(
+        [str(link(tmp_path, "telinit")), "u"], capture_output=True, text=True, check=False
     )
-    assert runlevel.returncode == 1
-    assert "not supported yet" in runlevel.stderr
+    assert telinit.returncode == 1
+    assert "telinit u (daemon-reexec): not supported yet" in telinit.stderr
