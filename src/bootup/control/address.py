@@ -6,22 +6,49 @@ enclosing directory (from the working directory up) with a ``.bootup/control.soc
 ``units/.bootup/control.sock`` (``bootup up``'s default DIR is ``./units``), the way git
 finds its repository; else the system manager. ``$BOOTUP_CONTROL_SOCKET`` overrides
 everything (tests and unusual layouts).
+
+The system manager's socket is 0600 and root's: a user who may not connect to it (asked
+for with ``--system`` or reached as the default) is told so up front, naming the socket,
+its owner and its mode, instead of getting a bare "Permission denied" from ``connect()``.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Final
+import pwd
+import stat
 
-__all__ = ("SYSTEM_SOCKET", "find_socket", "project_socket")
+from bootup.control.errors import ConnectError
 
-SYSTEM_SOCKET: Final = Path("/run/bootup/control.sock")
-_RELATIVE: Final = Path(".bootup") / "control.sock"
+# typing and pathlib cost milliseconds to import, and ``bootup is-active x`` runs in
+# scripts and loops: the lookup works on strings (os.path) and only the public Path API
+# builds Path objects. mypy treats any TYPE_CHECKING name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Final
+
+    SYSTEM_SOCKET: Path
+
+__all__ = ("SYSTEM_SOCKET", "check_access", "find_socket", "locate_socket", "project_socket")
+
+SYSTEM_SOCKET_PATH: Final = "/run/bootup/control.sock"
+_RELATIVE: Final = os.path.join(".bootup", "control.sock")
+
+
+def __getattr__(name: str) -> object:
+    # SYSTEM_SOCKET is a Path, built on first use so importing this module stays cheap.
+    if name == "SYSTEM_SOCKET":
+        from pathlib import Path  # noqa: PLC0415 (lazy: see the imports above)
+
+        return Path(SYSTEM_SOCKET_PATH)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def project_socket(directory: str | os.PathLike[str]) -> Path:
     """The control socket of the project manager running on ``directory``."""
+    from pathlib import Path  # noqa: PLC0415 (lazy: see the imports above)
+
     return Path(directory).resolve() / _RELATIVE
 
 
@@ -29,16 +56,71 @@ def find_socket(
     *, project: str | None = None, system: bool = False, cwd: str | None = None
 ) -> Path:
     """The socket to connect to for these options (see the module docstring)."""
+    from pathlib import Path  # noqa: PLC0415 (lazy: see the imports above)
+
+    return Path(locate_socket(project=project, system=system, cwd=cwd))
+
+
+def locate_socket(
+    *, project: str | None = None, system: bool = False, cwd: str | None = None
+) -> str:
+    """:func:`find_socket` as a string, without importing pathlib (the CLI's fast path)."""
     override = os.environ.get("BOOTUP_CONTROL_SOCKET")
     if override:
-        return Path(override)
+        return override
     if system:
-        return SYSTEM_SOCKET
+        check_access(SYSTEM_SOCKET_PATH)
+        return SYSTEM_SOCKET_PATH
     if project is not None:
-        return project_socket(project)
-    here = Path(cwd or os.getcwd()).resolve()
-    for directory in (here, *here.parents):
-        for candidate in (directory / _RELATIVE, directory / "units" / _RELATIVE):
-            if candidate.is_socket():
+        return os.path.join(os.path.realpath(project), _RELATIVE)
+    directory = os.path.realpath(cwd or os.getcwd())
+    while True:
+        for candidate in (
+            os.path.join(directory, _RELATIVE),
+            os.path.join(directory, "units", _RELATIVE),
+        ):
+            if _is_socket(candidate):
                 return candidate
-    return SYSTEM_SOCKET
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    check_access(SYSTEM_SOCKET_PATH)
+    return SYSTEM_SOCKET_PATH
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _user(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def check_access(path: str | os.PathLike[str]) -> None:
+    """Raise a clear error when this process may not connect to the socket at ``path``.
+
+    Connecting to an AF_UNIX socket needs write permission on its file. A missing socket
+    is left to the client (it reports that no manager runs).
+
+    Raises:
+        ConnectError: naming the socket, its owner and mode, and the caller's uid.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if not stat.S_ISSOCK(st.st_mode) or os.access(path, os.W_OK, effective_ids=True):
+        return
+    raise ConnectError(
+        str(path),
+        f"Permission denied: the socket is owned by {_user(st.st_uid)} with mode "
+        f"{stat.S_IMODE(st.st_mode):04o}, and this process runs as {_user(os.geteuid())}; "
+        "only its owner may talk to this manager (run the command as root)",
+    )

@@ -16,11 +16,14 @@ reference implementation.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Any, Final
-
+from bootup.control import _wirejson
 from bootup.control.errors import ProtocolError
+
+# typing costs ~3 ms to import and only the type checker needs it here (the annotations
+# are strings, PEP 563); mypy treats any TYPE_CHECKING name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = (
     "MAX_MESSAGE",
@@ -37,6 +40,30 @@ __all__ = (
 
 #: The largest message accepted, NUL excluded (16 MiB, the limit systemd's sd-varlink uses).
 MAX_MESSAGE: Final = 16 * 2**20
+
+
+def _frozen(self: object, name: str, value: object = None) -> None:
+    raise AttributeError(f"{type(self).__name__} is immutable: cannot set or delete {name!r}")
+
+
+def _init(self: object, **fields: object) -> None:
+    for name, value in fields.items():
+        object.__setattr__(self, name, value)
+
+
+def _fields(self: object) -> tuple[object, ...]:
+    return tuple(getattr(self, name) for name in type(self).__slots__)  # type: ignore[attr-defined]
+
+
+def _repr(self: object) -> str:
+    inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in type(self).__slots__)  # type: ignore[attr-defined]
+    return f"{type(self).__name__}({inner})"
+
+
+def _eq(self: object, other: object) -> bool:
+    if type(other) is not type(self):
+        return NotImplemented  # type: ignore[no-any-return]
+    return _fields(self) == _fields(other)
 
 
 class Decoder:
@@ -86,15 +113,16 @@ class Decoder:
 
 def _load(raw: bytes, offset: int) -> dict[str, Any]:
     try:
-        value = json.loads(raw.decode("utf-8"))
+        value = _wirejson.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ProtocolError(
             f"message at stream offset {offset}: expected UTF-8, found invalid byte "
             f"at {offset + exc.start}"
         ) from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # json.JSONDecodeError or WireJSONError: both have msg, pos
+        msg, pos = getattr(exc, "msg", str(exc)), getattr(exc, "pos", 0)
         raise ProtocolError(
-            f"message at stream offset {offset}: expected JSON, {exc.msg} at byte {exc.pos}"
+            f"message at stream offset {offset}: expected JSON, {msg} at byte {pos}"
         ) from None
     if not isinstance(value, dict):
         raise ProtocolError(
@@ -104,15 +132,48 @@ def _load(raw: bytes, offset: int) -> dict[str, Any]:
     return value
 
 
-@dataclass(frozen=True, slots=True)
 class Call:
-    """A method call as received."""
+    """A method call as received (immutable).
+
+    A plain class rather than a dataclass: this module is on ``bootup is-active``'s
+    start-up path, and :mod:`dataclasses` costs several milliseconds to import (it imports
+    :mod:`inspect`).
+    """
+
+    __slots__ = ("method", "more", "oneway", "parameters", "upgrade")
 
     method: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-    more: bool = False
-    oneway: bool = False
-    upgrade: bool = False
+    parameters: dict[str, Any]
+    more: bool
+    oneway: bool
+    upgrade: bool
+
+    def __init__(
+        self,
+        method: str,
+        parameters: dict[str, Any] | None = None,
+        more: bool = False,
+        oneway: bool = False,
+        upgrade: bool = False,
+    ) -> None:
+        _init(
+            self,
+            method=method,
+            parameters={} if parameters is None else parameters,
+            more=more,
+            oneway=oneway,
+            upgrade=upgrade,
+        )
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return _eq(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+    __setattr__ = _frozen
+    __delattr__ = _frozen
 
     @property
     def interface(self) -> str:
@@ -154,13 +215,29 @@ def parse_call(message: dict[str, Any]) -> Call:
     return Call(method, parameters, flags["more"], flags["oneway"], flags["upgrade"])
 
 
-@dataclass(frozen=True, slots=True)
 class Reply:
     """A reply as received by a client: parameters, or an error name with parameters."""
 
+    __slots__ = ("continues", "error", "parameters")
+
     parameters: dict[str, Any]
-    continues: bool = False
-    error: str | None = None
+    continues: bool
+    error: str | None
+
+    def __init__(
+        self, parameters: dict[str, Any], continues: bool = False, error: str | None = None
+    ) -> None:
+        _init(self, parameters=parameters, continues=continues, error=error)
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return _eq(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+    __setattr__ = _frozen
+    __delattr__ = _frozen
 
 
 def parse_reply(message: dict[str, Any]) -> Reply:
@@ -187,7 +264,7 @@ def parse_reply(message: dict[str, Any]) -> Reply:
 
 def encode(message: dict[str, Any]) -> bytes:
     """One message on the wire: compact JSON and its NUL terminator."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\0"
+    return _wirejson.dumps(message).encode() + b"\0"
 
 
 def encode_call(
