@@ -95,6 +95,29 @@ def test_show_and_cat_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     )
     assert main(["cat", "--project", str(tmp_path), "nope.service"]) == 1
     assert "No files found for nope.service." in capsys.readouterr().err
+    # As systemctl: a name without a type suffix is a service.
+    assert main(["cat", "--project", str(tmp_path), "a"]) == 0
+    assert capsys.readouterr().out.startswith(f"# {tmp_path}/a.service\n")
+    assert main(["cat", "--project", str(tmp_path), "nope"]) == 1
+    assert "No files found for nope.service." in capsys.readouterr().err
+
+
+def test_system_option_reads_the_system_unit_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--system (systemctl's default) names the system's units; --project excludes it."""
+    monkeypatch.setenv("SYSTEMD_UNIT_PATH", str(tmp_path))
+    monkeypatch.setenv("BOOTUP_CONTROL_SOCKET", str(tmp_path / "no-manager.sock"))
+    write(
+        tmp_path, {"s.service": "[Unit]\nDescription=system unit\n[Service]\nExecStart=/bin/true\n"}
+    )
+    assert main(["show", "--system", "s", "-p", "Description", "--value"]) == 0
+    assert capsys.readouterr().out == "system unit\n"
+    assert main(["cat", "--system", "s"]) == 0
+    assert capsys.readouterr().out.startswith(f"# {tmp_path}/s.service\n")
+    with pytest.raises(SystemExit):
+        main(["is-enabled", "--system", "--project", str(tmp_path), "s"])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_unit_paths_and_list_json(

@@ -131,44 +131,48 @@ SIMPLE: dict[str, Simple] = {
         "command": "init", "unit": None, "system": False, "no_color": False,
     }),
     "verify": ("files", "_verify", {
-        "command": "verify", "no_pager": False, "unsupported": False, "man": "no",
+        "command": "verify", "system": False, "no_pager": False, "unsupported": False,
+        "man": "no",
     }),
     "cat": ("units", "_cat", {
-        "command": "cat", "no_pager": False,
+        "command": "cat", "system": False, "no_pager": False,
     }),
     "show": ("units", "_show", {
-        "command": "show", "no_pager": False, "offline": False, "property": [], "value": False,
-        "json": False,
+        "command": "show", "system": False, "no_pager": False, "offline": False, "property": [],
+        "value": False, "json": False,
     }),
     "enable": ("units", "_install_verb", {
-        "command": "enable", "no_pager": False, "runtime": False, "now": False, "user": False,
-        "global": False, "force": False, "no_reload": False, "offline": False, "verb": "enable",
+        "command": "enable", "system": False, "no_pager": False, "runtime": False, "now": False,
+        "user": False, "global": False, "force": False, "no_reload": False, "offline": False,
+        "verb": "enable",
     }),
     "disable": ("units", "_install_verb", {
-        "command": "disable", "no_pager": False, "runtime": False, "now": False, "user": False,
-        "global": False, "force": False, "no_reload": False, "offline": False,
-        "verb": "disable",
+        "command": "disable", "system": False, "no_pager": False, "runtime": False,
+        "now": False, "user": False, "global": False, "force": False, "no_reload": False,
+        "offline": False, "verb": "disable",
     }),
     "reenable": ("units", "_install_verb", {
-        "command": "reenable", "no_pager": False, "runtime": False, "now": False, "user": False,
-        "global": False, "force": False, "no_reload": False, "offline": False,
-        "verb": "reenable",
+        "command": "reenable", "system": False, "no_pager": False, "runtime": False,
+        "now": False, "user": False, "global": False, "force": False, "no_reload": False,
+        "offline": False, "verb": "reenable",
     }),
     "mask": ("units", "_install_verb", {
-        "command": "mask", "no_pager": False, "runtime": False, "now": False, "user": False,
-        "global": False, "force": False, "no_reload": False, "offline": False, "verb": "mask",
+        "command": "mask", "system": False, "no_pager": False, "runtime": False, "now": False,
+        "user": False, "global": False, "force": False, "no_reload": False, "offline": False,
+        "verb": "mask",
     }),
     "unmask": ("units", "_install_verb", {
-        "command": "unmask", "no_pager": False, "runtime": False, "now": False, "user": False,
-        "global": False, "force": False, "no_reload": False, "offline": False, "verb": "unmask",
+        "command": "unmask", "system": False, "no_pager": False, "runtime": False, "now": False,
+        "user": False, "global": False, "force": False, "no_reload": False, "offline": False,
+        "verb": "unmask",
     }),
     "is-enabled": ("units", "_install_verb", {
-        "command": "is-enabled", "no_pager": False, "runtime": False, "now": False,
-        "user": False, "global": False, "force": False, "no_reload": False, "offline": False,
-        "verb": "is-enabled",
+        "command": "is-enabled", "system": False, "no_pager": False, "runtime": False,
+        "now": False, "user": False, "global": False, "force": False, "no_reload": False,
+        "offline": False, "verb": "is-enabled",
     }),
     "list-unit-files": ("patterns", "_list_unit_files", {
-        "command": "list-unit-files", "no_pager": False, "json": False,
+        "command": "list-unit-files", "system": False, "no_pager": False, "json": False,
     }),
 }
 # fmt: on

@@ -35,11 +35,17 @@ def _common() -> argparse.ArgumentParser:
     parent.add_argument(
         "--root", metavar="DIR", default=argparse.SUPPRESS, help="operate on the tree under DIR"
     )
-    parent.add_argument(
+    where = parent.add_mutually_exclusive_group()
+    where.add_argument(
         "--project",
         metavar="DIR",
         default=argparse.SUPPRESS,
         help="project mode: DIR is the whole unit search path",
+    )
+    where.add_argument(
+        "--system",
+        action="store_true",
+        help="the system manager and unit files (the default outside a project)",
     )
     parent.add_argument("--no-pager", action="store_true", help="accepted for compatibility")
     return parent
@@ -175,7 +181,8 @@ def _live_socket(args: argparse.Namespace) -> bool:
         return False
     from bootup.control.address import find_socket
 
-    return find_socket(project=getattr(args, "project", None)).is_socket()
+    system = getattr(args, "system", False)
+    return find_socket(project=getattr(args, "project", None), system=system).is_socket()
 
 
 def _install_verb(args: argparse.Namespace) -> int:
@@ -322,7 +329,7 @@ def _cat(args: argparse.Namespace) -> int:
     loader = Loader(_search_path(args))
     rc = 0
     first = True
-    for name in args.units:
+    for name in map(_mangle, args.units):  # systemctl cat redis-server -> .service
         unit = loader.load(name)
         if unit.load_state is LoadState.MASKED:
             _err(f"Unit {unit.name} is masked.")
