@@ -206,6 +206,17 @@ class Manager:
         """(Re)load every unit on the search path and the graph transactions use."""
         self._apply_load(_load_units(self.search_path))
 
+    def request_reload(self) -> None:
+        """SIGHUP's daemon-reload: nobody waits for it, so a failure is logged, not raised."""
+
+        async def run() -> None:
+            try:
+                await self.reload()
+            except Exception as exc:  # a broken unit tree must not end supervision
+                self.log(None, f"Failed to reload: {exc}", priority=3)
+
+        self._spawn(run())
+
     async def reload(self) -> None:
         """``systemctl daemon-reload``: read every unit file again, keep what runs.
 

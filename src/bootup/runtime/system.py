@@ -377,6 +377,7 @@ class SystemSupervisor:
             signal.SIGRTMIN + 5: ("SIGRTMIN+5", lambda: self._signalled(ShutdownKind.REBOOT)),
             signal.SIGINT: ("SIGINT", self._ctrl_alt_del),
             signal.SIGTERM: ("SIGTERM", self._sigterm),
+            signal.SIGHUP: ("SIGHUP", self.manager.request_reload),  # as systemd: reload
         }
         for number, (name, handler) in handlers.items():
             loop.add_signal_handler(number, self._received, name, handler)

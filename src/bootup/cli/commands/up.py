@@ -229,6 +229,7 @@ async def run_up(
                 loop.call_soon(console.handle, event)
 
             manager.subscribe(deferred)
+            loop.add_signal_handler(signal.SIGHUP, manager.request_reload)  # as systemd
             spinner = asyncio.ensure_future(_spin(manager, console)) if colour else None
             server = await _serve_control(manager, directory, stop, exit_code)
             try:
@@ -267,7 +268,7 @@ async def run_up(
                 if server is not None:
                     await server.close()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         if ready_fd is not None:  # never got as far as the start job: EOF tells up -d
             os.close(ready_fd)
