@@ -210,3 +210,17 @@ def test_list_jobs_shows_a_pending_start(running: RunningManager) -> None:
     finally:
         assert bootup("stop", "--project", project, "slow").returncode == 0
     assert bootup("list-jobs", "--project", project).stdout == "No jobs running.\n"
+
+
+def test_status_shows_the_journal_of_this_run_only(tmp_path: Path) -> None:
+    """As systemctl status shows this boot's lines: a project's journal outlives its runs."""
+    project = write_project(tmp_path / "project")
+    for _ in range(2):
+        manager = spawn(project)
+        try:
+            done = bootup("status", "web.service", "--project", str(project))
+        finally:
+            assert manager.stop() == 0
+        assert done.returncode == 0, done.stderr
+    started = [line for line in done.stdout.splitlines() if "Started web.service" in line]
+    assert len(started) == 1, done.stdout

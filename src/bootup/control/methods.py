@@ -303,7 +303,14 @@ async def _get_status(manager: Manager, params: Params, hooks: ServerHooks) -> P
     runtime = _runtime(manager, name)
     entries: list[JournalEntry] = []
     if lines:
-        entries = await _query_journal(manager, unit=runtime.name, limit=lines, reverse=True)
+        # This boot's lines only, as systemctl status (a project's journal outlives runs).
+        entries = await _query_journal(
+            manager,
+            unit=runtime.name,
+            since_usec=manager.started_usec,
+            limit=lines,
+            reverse=True,
+        )
     return {
         "properties": _properties(manager, runtime),
         "fragment_path": runtime.unit.fragment_path,

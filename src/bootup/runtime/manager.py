@@ -143,6 +143,9 @@ class Manager:
         self.stopping = False
         self._idle: asyncio.Event | None = None
         self.state_file = state_file
+        #: Wall-clock µs when this manager opened: its "boot", for ``status``'s journal
+        #: tail (systemctl status shows the lines of the current boot only).
+        self.started_usec = time.time_ns() // 1000
         self._snapshot_pending = False
         #: Closed while the journal commits a backlog of output lines (see _output_drain).
         self.output_gate = OutputGate()
@@ -183,6 +186,7 @@ class Manager:
         self._idle = asyncio.Event()
         self._idle.set()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.started_usec = time.time_ns() // 1000
         self.load()
         if self._subreaper:
             set_child_subreaper(True)
