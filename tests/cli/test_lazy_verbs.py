@@ -338,3 +338,15 @@ def test_simple_lines_against_a_running_manager(tmp_path: Path) -> None:
         assert not {"shutil", "locale"} & modules  # the simple path: no parser built
     finally:
         manager.stop()
+
+
+def test_version_is_what_the_full_parser_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """``bootup --version`` answers without building every verb, with argparse's text."""
+    from bootup.cli import build_parser, main
+
+    assert main(["--version"]) == 0
+    fast = capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == fast

@@ -131,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Error as exc:
             print(f"bootup: {exc}", file=sys.stderr)
             return exc.exit_code
+    if arguments == ["--version"]:  # what argparse prints, without building every verb
+        print(f"bootup {__version__}")
+        return 0
     if "--test" in arguments:
         from bootup.cli._testmode import run_test_mode
 
