@@ -267,11 +267,17 @@ def _bootup(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     )
 
 
-def test_cli_without_any_recorded_data_says_not_supported(tmp_path: Path) -> None:
+def test_cli_without_any_recorded_data_says_where_it_looked(tmp_path: Path) -> None:
     done = _bootup("analyze", "time", "--project", str(tmp_path))
     assert done.returncode == 1
-    assert "not supported yet" in done.stderr
-    assert "state.json" in done.stderr
+    assert f"{tmp_path}/.bootup/state.json: file: expected the state a running bootup" in (
+        done.stderr
+    )
+    assert "found 'no such file'" in done.stderr
+    system = _bootup("analyze", "blame", "--system", cwd=tmp_path)
+    if not Path("/run/bootup/state.json").exists():
+        assert system.returncode == 1
+        assert "/run/bootup/state.json: file: expected" in system.stderr
 
 
 @pytest.mark.slow
@@ -313,3 +319,23 @@ def test_cli_reads_a_real_bootup_managers_state(tmp_path: Path) -> None:
     saved.write_text(dump.stdout)
     again = _bootup("analyze", "blame", "--from-file", str(saved))
     assert again.stdout == blame.stdout
+
+    # Every timestamp came from the manager (its start and finish too), and the state
+    # carries the After= lists: analysing needs neither the unit files nor --project.
+    state = json.loads((project / ".bootup" / "state.json").read_text())
+    userspace = int(state["manager"]["UserspaceTimestampMonotonic"])
+    finish = int(state["manager"]["FinishTimestampMonotonic"])
+    first = min(
+        int(u["InactiveExitTimestampMonotonic"])
+        for u in state["units"].values()
+        if int(u["InactiveExitTimestampMonotonic"])
+    )
+    assert 0 < userspace < first <= finish
+    assert {"a.service", "basic.target"} <= set(state["units"]["b.service"]["After"].split())
+    for unit in ("a.service", "b.service"):
+        (project / unit).unlink()
+    inside = project / "some" / "dir"
+    inside.mkdir(parents=True)
+    found = _bootup("analyze", "critical-chain", "b.service", cwd=inside)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout == chain.stdout

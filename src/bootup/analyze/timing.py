@@ -433,12 +433,12 @@ def timing_from_snapshot(
 ) -> StartupTiming:
     """Read a bootup manager's ``state.json`` snapshot (``Manager.snapshot()``).
 
-    The snapshot holds every unit's ``*TimestampMonotonic`` properties. It may carry the
-    manager's own ``UserspaceTimestampMonotonic``/``FinishTimestampMonotonic`` under
-    ``"manager"``; where it does not (bootup's manager does not record them yet), the
-    earliest unit activation stands in for the manager's start and the default unit's
-    activation (else the last recorded transition) for the finish. The snapshot has no
-    After= lists: ``after`` supplies them (from the project's unit files).
+    The snapshot holds every unit's ``*TimestampMonotonic`` properties and its ``After=``
+    list, and the manager's own ``UserspaceTimestampMonotonic``/``FinishTimestampMonotonic``
+    under ``"manager"``. Snapshots written before bootup recorded those lack them: there
+    the earliest unit activation stands in for the manager's start and the default unit's
+    activation (else the last recorded transition) for the finish, and ``after`` supplies
+    the After= lists (from the unit files). ``after``, when given, wins.
     """
     units_obj = snapshot.get("units")
     if not isinstance(units_obj, Mapping):
@@ -455,6 +455,16 @@ def timing_from_snapshot(
             )
             for key in SHOW_UNIT_PROPERTIES[3:]
         }
+    names = {  # systemctl show's Names=: the unit's own name and its aliases
+        str(name): [n for n in str(props.get("Names", "")).split() if n != name]
+        if isinstance(props, Mapping)
+        else []
+        for name, props in units_obj.items()
+    }
+    recorded = {
+        str(name): str(props.get("After", "")).split() if isinstance(props, Mapping) else []
+        for name, props in units_obj.items()
+    }
     manager_obj = snapshot.get("manager")
     manager = manager_obj if isinstance(manager_obj, Mapping) else {}
     origin = _parse_usec(
@@ -478,8 +488,8 @@ def timing_from_snapshot(
         line=0,
     )
     resolved_default = default_unit
-    for name, names in (aliases or {}).items():
-        if default_unit in names:
+    for name, others in (aliases if aliases is not None else names).items():
+        if default_unit in others:
             resolved_default = name
     if finish <= 0:
         default = raw.get(resolved_default, {})
@@ -493,8 +503,8 @@ def timing_from_snapshot(
             activated=_relative(v["ActiveEnterTimestampMonotonic"], origin),
             deactivating=_relative(v["ActiveExitTimestampMonotonic"], origin),
             deactivated=_relative(v["InactiveEnterTimestampMonotonic"], origin),
-            after=tuple((after or {}).get(name, ())),
-            names=tuple((aliases or {}).get(name, ())),
+            after=tuple(after[name] if after is not None and name in after else recorded[name]),
+            names=tuple(aliases[name] if aliases is not None and name in aliases else names[name]),
         )
         for name, v in sorted(raw.items())
     )

@@ -42,7 +42,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from bootup.errors import ManagerError
-from bootup.runtime.clock import Clock, LoopClock
+from bootup.runtime.clock import Clock, LoopClock, usec
 from bootup.runtime.console import job_message
 from bootup.runtime.jobs import JobEvent, JobState, RunJob, UnitEvent, is_runnable
 from bootup.runtime.journal import Journal
@@ -146,6 +146,11 @@ class Manager:
         #: Wall-clock µs when this manager opened: its "boot", for ``status``'s journal
         #: tail (systemctl status shows the lines of the current boot only).
         self.started_usec = time.time_ns() // 1000
+        #: systemd's UserspaceTimestamp: (monotonic, realtime) µs when the manager opened.
+        self.userspace_timestamp: tuple[int, int] | None = None
+        #: systemd's FinishTimestamp: when the job queue first ran empty after jobs ran
+        #: (manager_check_finished), the end of "startup" for analyze time/blame/plot.
+        self.finish_timestamp: tuple[int, int] | None = None
         self._snapshot_pending = False
         #: Closed while the journal commits a backlog of output lines (see _output_drain).
         self.output_gate = OutputGate()
@@ -187,6 +192,7 @@ class Manager:
         self._idle.set()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.started_usec = time.time_ns() // 1000
+        self.userspace_timestamp = self._now_usec()
         self.load()
         if self._subreaper:
             set_child_subreaper(True)
@@ -524,11 +530,37 @@ class Manager:
             listener(event)
         self._wake()
 
+    def _now_usec(self) -> tuple[int, int]:
+        return usec(self.clock.monotonic()), usec(self.clock.realtime())
+
+    def manager_properties(self) -> dict[str, str]:
+        """The manager's own timestamps, as ``systemctl show`` (no unit) names them."""
+        props: dict[str, str] = {}
+        for key, stamp in (
+            ("UserspaceTimestamp", self.userspace_timestamp),
+            ("FinishTimestamp", self.finish_timestamp),
+        ):
+            mono, real = stamp or (0, 0)
+            props[f"{key}Monotonic"] = str(mono)
+            props[f"{key}Realtime"] = str(real)
+        return props
+
     def snapshot(self) -> dict[str, object]:
-        """Every unit's ``systemctl show``-style properties and the queued jobs."""
+        """Every unit's ``systemctl show``-style properties and the queued jobs.
+
+        Each unit carries its After= list and the snapshot the manager's own timestamps, so
+        the startup can be analysed from this file alone (``bootup analyze``).
+        """
+        units: dict[str, dict[str, str]] = {}
+        for name, runtime in sorted(self.runtimes.items()):
+            props = runtime.properties()
+            props.setdefault("After", " ".join(self._after(name)))
+            props.setdefault("Names", " ".join(sorted({name, *runtime.unit.aliases})))
+            units[name] = props
         return {
             "pid": os.getpid(),
-            "units": {name: r.properties() for name, r in sorted(self.runtimes.items())},
+            "manager": self.manager_properties(),
+            "units": units,
             "jobs": [
                 {"id": j.id, "unit": j.unit, "type": j.type.value, "state": j.state.value}
                 for j in self.list_jobs()
@@ -779,6 +811,8 @@ class Manager:
             self._collect_later(job.unit)
         if not self.jobs and self._idle is not None:
             self._idle.set()
+        if not self.jobs and self.finish_timestamp is None:
+            self.finish_timestamp = self._now_usec()
 
     def _fail_dependants(self, name: str) -> None:
         for kind in _PROPAGATE_START_FAILURE:

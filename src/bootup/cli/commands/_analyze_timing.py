@@ -1,10 +1,10 @@
 """``bootup analyze time|blame|critical-chain|plot``: the startup, from recorded timestamps.
 
 The data comes from ``--from-file`` (bootup's timing JSON, a manager's ``state.json`` or
-saved ``systemctl show`` output) or from a project's ``DIR/.bootup/state.json``, which
-a running ``bootup up DIR`` keeps current (``--project DIR``, default the current
-directory's ``units``). Asking a running manager over its control socket is not supported
-yet: without a file the verbs say so.
+saved ``systemctl show`` output) or from the ``state.json`` a running manager keeps
+current: a project's ``DIR/.bootup/state.json`` (``--project DIR``, default the enclosing
+project's) or the system manager's ``/run/bootup/state.json`` (``--system``). Every
+timestamp in it, the manager's start and finish included, was taken by the manager.
 """
 
 from __future__ import annotations
@@ -20,16 +20,25 @@ if TYPE_CHECKING:
 __all__ = ("load_startup", "register_analyze")
 
 
+#: Where the system manager (``bootup init``) records its state.
+SYSTEM_STATE = "/run/bootup/state.json"
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from-file",
         metavar="FILE",
         help="read timings from FILE (timing JSON, state.json or `systemctl show` output)",
     )
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--project",
         metavar="DIR",
-        help="read the state a bootup manager records in DIR/.bootup (default: ./units)",
+        help="read the state a bootup manager records in DIR/.bootup "
+        "(default: the enclosing project's, else the system manager's)",
+    )
+    where.add_argument(
+        "--system", action="store_true", help=f"read the system manager's state ({SYSTEM_STATE})"
     )
 
 
@@ -70,26 +79,55 @@ def register_analyze(analyze_subparsers: Any) -> None:
     dump.set_defaults(handler=_dump)
 
 
-def _project_timing(directory: str) -> StartupTiming:
-    """A project's ``state.json`` plus the After= lists of its unit files."""
+def state_file(args: argparse.Namespace, cwd: str | None = None) -> str:
+    """The ``state.json`` to analyse.
+
+    ``--project DIR``'s, ``--system``'s, else the nearest enclosing project's (the rule the
+    live verbs use to find a manager), else the system manager's.
+    """
+    project: str | None = getattr(args, "project", None)
+    if project:
+        return os.path.join(os.path.abspath(project), ".bootup", "state.json")
+    if getattr(args, "system", False):
+        return SYSTEM_STATE
+    here = os.path.abspath(cwd or os.getcwd())
+    directory = here
+    while True:
+        for candidate in (
+            os.path.join(directory, ".bootup", "state.json"),
+            os.path.join(directory, "units", ".bootup", "state.json"),
+        ):
+            if os.path.isfile(candidate):
+                return candidate
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    if os.path.isfile(SYSTEM_STATE):
+        return SYSTEM_STATE
+    return os.path.join(here, "units", ".bootup", "state.json")
+
+
+def _recorded_timing(path: str) -> StartupTiming:
+    """The timings in a manager's ``state.json``.
+
+    Snapshots from before bootup recorded After= lists get them from the project's files.
+    """
     import json
+    from pathlib import Path
 
     from bootup.analyze.timing import TimingDataError, timing_from_snapshot
-    from bootup.errors import NotSupportedError
-    from bootup.runtime.project import ProjectDir
-    from bootup.transaction.graph import DependencyKind
-    from bootup.transaction.units_graph import load_graph
-    from bootup.units.loader import Loader
 
-    project = ProjectDir(directory)
-    state = project.state_dir / "state.json"
+    state = Path(path)
     try:
         text = state.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotSupportedError(
-            f"{state} does not exist: no bootup manager has recorded this project's startup; "
-            "asking a manager without it (the control socket) is not supported yet; "
-            "use --from-file FILE"
+        raise TimingDataError(
+            str(state),
+            "file",
+            "the state a running bootup manager records (start one with `bootup up DIR`, "
+            "or pass --project DIR, --system or --from-file FILE)",
+            "no such file",
         ) from None
     try:
         snapshot = json.loads(text)
@@ -97,19 +135,30 @@ def _project_timing(directory: str) -> StartupTiming:
         raise TimingDataError(str(state), "JSON", "valid JSON", exc.msg, line=exc.lineno) from exc
     if not isinstance(snapshot, dict):
         raise TimingDataError(str(state), "top level", "a JSON object", type(snapshot).__name__)
-    graph = load_graph(Loader(project.search_path()))
+    units = snapshot.get("units")
+    complete = isinstance(units, dict) and all(
+        isinstance(p, dict) and "After" in p for p in units.values()
+    )
+    if complete or state.parent.name != ".bootup":
+        return timing_from_snapshot(snapshot, source=str(state))
+    from bootup.runtime.project import ProjectDir
+    from bootup.transaction.graph import DependencyKind
+    from bootup.transaction.units_graph import load_graph
+    from bootup.units.loader import Loader
+
+    graph = load_graph(Loader(ProjectDir(state.parent.parent).search_path()))
     after = {name: graph.deps(name, DependencyKind.AFTER) for name in graph.names()}
     aliases = {name: [a for a in graph.node(name).aliases if a != name] for name in graph.names()}
     return timing_from_snapshot(snapshot, after=after, aliases=aliases, source=str(state))
 
 
 def load_startup(args: argparse.Namespace) -> StartupTiming:
-    """The timings the verbs work on, from ``--from-file`` or the project's state."""
+    """The timings the verbs work on, from ``--from-file`` or a manager's recorded state."""
     from bootup.analyze.timing import load_timing_file
 
     if args.from_file:
         return load_timing_file(args.from_file)
-    return _project_timing(args.project or os.path.join(os.getcwd(), "units"))
+    return _recorded_timing(state_file(args))
 
 
 def _time(args: argparse.Namespace) -> int:
