@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from bootup.analyze.critical_chain import HEADER, render_critical_chain
+from bootup.analyze.critical_chain import HEADER, UnitNotInTimingError, render_critical_chain
 from bootup.analyze.timing import (
     BootNotFinishedError,
     BootTiming,
     StartupTiming,
     UnitTiming,
     timing_from_systemctl_show,
+    write_timing_file,
 )
 
 # Recorded with systemd 252.39-1~deb12u2 as PID 1 of a namespace (container mode), by the
@@ -209,3 +210,58 @@ def test_cli_colours_when_systemd_colors_says_so(
     )
     assert done.returncode == 0, done.stderr
     assert ("\x1b[0;1;31me.service +52ms\x1b[0m" in done.stdout) is coloured
+
+
+# --- the data's default unit (found by the golden-file tests) ----------------------------
+
+GOLDEN = Path(__file__).parent.parent / "data" / "cli-golden"
+
+
+def test_cli_without_a_unit_follows_the_files_default_unit() -> None:
+    # timing-no-alias.json names multi-user.target its default unit and has no unit called
+    # default.target: the chain is multi-user.target's, not an empty one.
+    done = subprocess.run(
+        [*BOOTUP, "critical-chain", "--from-file", str(GOLDEN / "timing-no-alias.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[3] == "multi-user.target @2.500s"
+    assert lines[-1].endswith("sysinit.target @150ms")
+    assert len(lines) > 4
+
+
+def test_cli_default_unit_missing_from_the_data_is_an_error(tmp_path: Path) -> None:
+    units = (UnitTiming("a.service", 0.1, 0.2, None, None),)
+    data = StartupTiming(BootTiming(finish=1.0), units, default_unit="graphical.target")
+    path = tmp_path / "timing.json"
+    write_timing_file(path, data)
+    done = subprocess.run(
+        [*BOOTUP, "critical-chain", "--from-file", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "graphical.target" in done.stderr
+    assert str(path) in done.stderr
+    # Naming a unit still works on the same data.
+    named = subprocess.run(
+        [*BOOTUP, "critical-chain", "a.service", "--from-file", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert named.returncode == 0, named.stderr
+    assert named.stdout == HEADER + "a.service +100ms\n"
+
+
+def test_default_unit_missing_raises_with_unit_and_source() -> None:
+    data = StartupTiming(BootTiming(finish=1.0), (), default_unit="x.target", source="f.json")
+    with pytest.raises(UnitNotInTimingError) as info:
+        render_critical_chain(data)
+    assert (info.value.unit, info.value.source) == ("x.target", "f.json")
+    assert "f.json: default unit x.target is not in the recorded timings" in str(info.value)

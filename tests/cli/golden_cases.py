@@ -144,9 +144,7 @@ CASES: tuple[Case, ...] = (
     _c("analyze-blame", "files", "analyze", "blame", *T),
     _c("analyze-critical-chain", "files", "analyze", "critical-chain", *T),
     _c("analyze-critical-chain-default-unit", "files", "analyze", "critical-chain",
-       "--from-file", "{data}/timing-no-alias.json",
-       xfail="without a unit named default.target the chain is empty: the file's "
-       "default_unit (multi-user.target) is ignored"),
+       "--from-file", "{data}/timing-no-alias.json"),
     _c("analyze-critical-chain-unit", "files", "analyze", "critical-chain", "web.service", *T),
     _c("analyze-plot-svg", "files", "analyze", "plot", *T),
     _c("analyze-plot-html", "files", "analyze", "plot", "--format=html", *T),

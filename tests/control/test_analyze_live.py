@@ -85,6 +85,7 @@ def test_live_dot_and_why_equal_offline_until_a_change(manager: RunningManager) 
 
 def test_root_always_reads_the_files(manager: RunningManager, tmp_path: Path) -> None:
     # With --root the manager is never asked (the tree under DIR is what is analyzed).
+    (tmp_path / "empty").mkdir()
     done = bootup("analyze", "dot", "--root", str(tmp_path / "empty"), "web.service")
     assert done.returncode == 0
     assert "web.service" not in done.stdout

@@ -237,6 +237,8 @@ class StartupTiming:
     units: tuple[UnitTiming, ...]
     default_unit: str = "default.target"
     manager_name: str = "systemd"
+    #: Where the data was read from (a file name, ``<json>``...), for error messages.
+    source: str = field(default="", compare=False)
     by_name: Mapping[str, UnitTiming] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -420,7 +422,7 @@ def timing_from_systemctl_show(text: str, *, source: str = "<systemctl show>") -
                 names=tuple(n for n in names if n != name),
             )
         )
-    return StartupTiming(boot=boot, units=tuple(timings), default_unit=default_unit)
+    return StartupTiming(boot=boot, units=tuple(timings), default_unit=default_unit, source=source)
 
 
 def timing_from_snapshot(
@@ -477,7 +479,7 @@ def timing_from_snapshot(
     starts = [s for s in starts if s > 0]
     if origin <= 0:
         if not starts:
-            return StartupTiming(BootTiming(finish=None), (), default_unit, "bootup")
+            return StartupTiming(BootTiming(finish=None), (), default_unit, "bootup", source)
         # One microsecond before the first activation, so that unit keeps a non-zero
         # offset (systemd treats 0 as "never").
         origin = min(starts) - 1
@@ -509,7 +511,7 @@ def timing_from_snapshot(
         for name, v in sorted(raw.items())
     )
     return StartupTiming(
-        BootTiming(finish=_relative(finish, origin)), timings, resolved_default, "bootup"
+        BootTiming(finish=_relative(finish, origin)), timings, resolved_default, "bootup", source
     )
 
 
@@ -612,7 +614,7 @@ def timing_from_json(obj: object, *, source: str = "<json>") -> StartupTiming:
     manager_name = obj.get("manager", "systemd")
     if not isinstance(default_unit, str) or not isinstance(manager_name, str):
         raise TimingDataError(source, "default_unit", "a unit name", repr(default_unit))
-    return StartupTiming(boot, tuple(units), default_unit, manager_name)
+    return StartupTiming(boot, tuple(units), default_unit, manager_name, source)
 
 
 def load_timing_file(path: str | os.PathLike[str]) -> StartupTiming:

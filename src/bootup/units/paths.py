@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bootup.errors import UnitError
 from bootup.units.diagnostics import Diagnostic, Severity
 from bootup.units.model import unit_type_of
 
@@ -25,6 +26,7 @@ __all__ = (
     "DEFAULT_SYSTEM_UNIT_PATH",
     "PathKind",
     "SearchPath",
+    "SearchPathError",
     "UnitFileEntry",
     "UnitFileIndex",
     "is_valid_unit_name",
@@ -118,11 +120,48 @@ class SearchPath:
         return tuple(self.host(d) for d in self.dirs)
 
 
+class SearchPathError(UnitError, LookupError):
+    """``--project DIR`` or ``--root DIR`` names no directory.
+
+    Without this check a missing DIR reads as an empty one: ``analyze dot`` printed an
+    empty graph and exited 0. systemctl fails too ("No such file or directory").
+
+    Attributes:
+        option: the option that named the directory (``--project``, ``--root``).
+        path: the directory, made absolute.
+        expected: what it should have been.
+        found: what is there instead ("nothing", "a file"...).
+    """
+
+    def __init__(self, option: str, path: str, expected: str, found: str) -> None:
+        super().__init__(f"{option} {path}: expected {expected}, found {found}")
+        self.option = option
+        self.path = path
+        self.expected = expected
+        self.found = found
+
+
+def _require_directory(option: str, path: str, expected: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise SearchPathError(
+            option, path, expected, "nothing (no such file or directory)"
+        ) from None
+    except NotADirectoryError:
+        raise SearchPathError(option, path, expected, "a path through a non-directory") from None
+    except OSError as exc:
+        raise SearchPathError(option, path, expected, exc.strerror or str(exc)) from exc
+    if not stat.S_ISDIR(mode):
+        raise SearchPathError(option, path, expected, "a file that is not a directory")
+
+
 def search_path(
     *,
     root: str | None = None,
     project: str | None = None,
     environ: Mapping[str, str] | None = None,
+    must_exist: bool = False,
 ) -> SearchPath:
     """Build the system search path the way systemd 252 does.
 
@@ -130,9 +169,16 @@ def search_path(
         root: a directory that stands for ``/`` (``systemctl --root``); ``None`` means ``/``.
         project: one directory that is the whole search path (bootup's project mode).
         environ: the environment to read ``SYSTEMD_UNIT_PATH`` from (default ``os.environ``).
+        must_exist: refuse a ``root`` or ``project`` that is not a directory (what a verb
+            given ``--root``/``--project`` wants: a typo must not read as an empty tree).
+
+    Raises:
+        SearchPathError: with ``must_exist``, ``root`` or ``project`` is not a directory.
     """
     if project is not None:
         directory = os.path.abspath(project)
+        if must_exist:
+            _require_directory("--project", directory, "a directory of unit files")
         return SearchPath(
             dirs=(directory,),
             root="/",
@@ -140,6 +186,8 @@ def search_path(
             runtime_dir=directory,
             project=True,
         )
+    if root and must_exist:
+        _require_directory("--root", os.path.abspath(root), "a directory standing for /")
     env = os.environ if environ is None else environ
     value = env.get("SYSTEMD_UNIT_PATH")
     dirs: list[str]

@@ -213,7 +213,7 @@ def verify_files(
     their neighbours resolve as dependencies. A template is verified as its instance
     ``i`` (as systemd-analyze 252 does).
     """
-    base = search_path(root=root, project=project, environ=environ)
+    base = search_path(root=root, project=project, environ=environ, must_exist=True)
     dirs: list[str] = []
     entries: list[tuple[str, str | None]] = []  # (file as given, unit name or None)
     for file in files:

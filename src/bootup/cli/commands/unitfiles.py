@@ -151,7 +151,8 @@ def register(subparsers: _SubParsers[argparse.ArgumentParser]) -> None:
 def _search_path(args: argparse.Namespace) -> SearchPath:
     from bootup.units.paths import search_path
 
-    return search_path(root=getattr(args, "root", None), project=getattr(args, "project", None))
+    root, project = getattr(args, "root", None), getattr(args, "project", None)
+    return search_path(root=root, project=project, must_exist=True)
 
 
 def _err(text: str) -> None:

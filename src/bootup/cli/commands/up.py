@@ -247,11 +247,9 @@ async def run_up(
                         if r.active_state is ActiveState.ACTIVE and r.unit.type.value == "service"
                     )
                     outcome = "reached" if result is JobResult.DONE else f"failed ({result.value})"
-                    print(
-                        f"bootup: {unit} {outcome}; {running} services active, "
-                        "supervising (Ctrl-C to stop)",
-                        flush=True,
-                    )
+                    # The hint only when it is true: --exit-after-start stops at once.
+                    hint = "" if exit_after_start else ", supervising (Ctrl-C to stop)"
+                    print(f"bootup: {unit} {outcome}; {running} services active{hint}", flush=True)
                     if not exit_after_start:
                         await stopped
                 stopped.cancel()
