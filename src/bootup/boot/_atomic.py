@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from bootup.boot._inputs import file_error
+
 __all__ = ("locked_directory", "write_atomic")
 
 
@@ -30,7 +32,10 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
     directory = target.parent
     with contextlib.suppress(FileNotFoundError):
         mode = stat.S_IMODE(target.stat().st_mode)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:  # the temporary file's name would mean nothing to the user
+        raise file_error(exc, path, action="write") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -59,7 +64,10 @@ def locked_directory(path: str | os.PathLike[str]) -> Iterator[None]:
     editor runs.
     """
     directory = Path(os.path.realpath(path)).parent
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise file_error(exc, path, action="write") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

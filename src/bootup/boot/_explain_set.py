@@ -28,6 +28,7 @@ from bootup.boot._explain_chain import (
 )
 from bootup.boot._explain_env import env_write_problem
 from bootup.boot._explain_stage2 import BootFiles, StageTwo, _find_grub_dir, analyze_stage2
+from bootup.boot._inputs import read_input
 from bootup.boot.resolve import Finding, Flavor, Resolution, UnresolvedEntryError, resolve_value
 from bootup.errors import BootFormatError
 
@@ -104,7 +105,14 @@ def _target(
         def listdir(_path: str) -> list[str] | None:
             return None
 
-        files = BootFiles(f"files {grub_cfg} and {grubenv}", read, listdir)
+        def name(path: str) -> str:
+            host = mapping.get(path)
+            if host is None and root is not None:
+                host = str(Path(root) / path.lstrip("/"))
+            return host if host is not None else path
+
+        read_input(grub_cfg, "the grub.cfg (--grub-cfg)")  # missing: say so, not "no grub.cfg"
+        files = BootFiles(f"files {grub_cfg} and {grubenv}", read, listdir, name=name)
         env_file = grubenv
     else:
         base = Path(root or "/")
@@ -118,7 +126,9 @@ def _target(
     if default_path is not None:
         default_text = (
             default_path,
-            Path(default_path).read_text(encoding="utf-8", errors="surrogateescape"),
+            read_input(default_path, "/etc/default/grub (--default-grub)").decode(
+                "utf-8", "surrogateescape"
+            ),
         )
     return _Target(files, env_file, default_text, env_write_problem(env_file))
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bootup.boot import bls, defaultgrub, grubcfg
 from bootup.boot import grubenv as genv
+from bootup.boot._grubscript import GrubCfgError
 from bootup.boot.resolve import (
     Finding,
     Flavor,
@@ -45,11 +46,13 @@ class BootFiles:
         listdir: Callable[[str], list[str] | None],
         *,
         exists: Callable[[str], bool] | None = None,
+        name: Callable[[str], str] | None = None,
     ) -> None:
         self.description = description
         self._read = read
         self._listdir = listdir
         self._exists = exists
+        self._name = name
 
     @classmethod
     def from_root(cls, root: str | os.PathLike[str]) -> BootFiles:
@@ -74,11 +77,19 @@ class BootFiles:
         def exists(path: str) -> bool:
             return os.path.exists(host(path))
 
-        return cls(f"root directory {base}", read, listdir, exists=exists)
+        return cls(f"root directory {base}", read, listdir, exists=exists, name=host)
 
     def read(self, path: str) -> bytes | None:
         """The bytes of ``path``, or ``None`` when it is absent."""
         return self._read(path)
+
+    def name(self, path: str) -> str:
+        """The file behind GRUB's ``path`` as the user knows it, for messages.
+
+        A root directory's or an explicitly given file's host path; GRUB's own path when
+        nothing better is known (a file inside a disk image).
+        """
+        return self._name(path) if self._name is not None else path
 
     def listdir(self, path: str) -> list[str] | None:
         """The names in directory ``path``, or ``None`` when it is absent."""
@@ -210,11 +221,21 @@ def analyze_stage2(
     env_block: genv.EnvBlock | None = None
     env_vars: dict[str, str] | None = None
     env_bytes = files.read(env_path)
+    env_problem_text: str | None = None
     if env_bytes is not None:
         try:
-            env_block = genv.EnvBlock(env_bytes, path=env_path)
+            env_block = genv.EnvBlock(env_bytes, path=files.name(env_path))
         except genv.GrubenvError as exc:
-            findings.append(Finding("grubenv-invalid", f"{exc}; GRUB's load_env fails"))
+            # grub-core/lib/envblk.c: grub_envblk_open fails, load_env prints the error and
+            # leaves every variable unset.
+            env_problem_text = f"{files.name(env_path)} is not a GRUB environment block"
+            findings.append(
+                Finding(
+                    "grubenv-invalid",
+                    f"{exc}; GRUB's load_env fails with 'error: invalid environment block.' "
+                    "and sets no variable",
+                )
+            )
         else:
             env_vars = env_block.variables()
             damage = env_block.damage()
@@ -257,15 +278,22 @@ def analyze_stage2(
             return True
         return probe_base(op, path)
 
-    config = grubcfg.load_config(
-        cfg_bytes.decode("utf-8", "surrogateescape"),
-        cfg_path,
-        grubenv=env_vars,
-        variables=variables,
-        probe=probe,
-        reader=_reader_for(files),
-        bls=bls_provider if bls_dir is not None else None,
-    )
+    try:
+        config = grubcfg.load_config(
+            cfg_bytes.decode("utf-8", "surrogateescape"),
+            cfg_path,
+            grubenv=env_vars,
+            grubenv_problem=env_problem_text if env_override is None else None,
+            variables=variables,
+            probe=probe,
+            reader=_reader_for(files),
+            bls=bls_provider if bls_dir is not None else None,
+        )
+    except GrubCfgError as exc:
+        if exc.path != cfg_path or files.name(cfg_path) == cfg_path:
+            raise
+        # GRUB's path means little when the user gave another file: name that file.
+        raise GrubCfgError(files.name(cfg_path), exc.line, exc.expected, exc.found) from None
     chosen_flavor = _pick_flavor(flavor, config)
     resolution = resolve_config(config, chosen_flavor)
     findings.extend(resolution.findings)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from bootup.boot._inputs import BootFileError, file_error
 from bootup.errors import BootFormatError, NotSupportedError
 
 #: What the integer readers accept.
@@ -146,9 +147,19 @@ class Image:
             self.size = len(self._buffer)
         elif isinstance(source, str | os.PathLike):
             self.name = os.fspath(source)
-            self._fd = os.open(self.name, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                self._fd = os.open(self.name, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise file_error(exc, self.name, "the disk image") from None
             self._owned = True
-            self.size = os.fstat(self._fd).st_size
+            info = os.fstat(self._fd)
+            if stat.S_ISDIR(info.st_mode):  # read() would fail later, without the name
+                os.close(self._fd)
+                self._fd = None
+                raise BootFileError(
+                    self.name, "Is a directory", role="the disk image", errno=errno.EISDIR
+                )
+            self.size = info.st_size
         else:
             self.name = str(getattr(source, "name", "<stream>"))
             self._fd = source.fileno()

@@ -20,6 +20,7 @@ import struct
 from dataclasses import asdict, dataclass
 from typing import Final
 
+from bootup.boot._inputs import read_input
 from bootup.errors import BootFormatError
 
 __all__ = (
@@ -360,6 +361,4 @@ def _compression(head: bytes) -> str:
 def read_bzimage(path: str | os.PathLike[str]) -> BzImageHeader:
     """Read and decode a kernel image file (the whole file, to check its payload too)."""
     name = os.fspath(path)
-    with open(name, "rb") as f:
-        data = f.read()
-    return parse_bzimage(data, path=name)
+    return parse_bzimage(read_input(name, "the kernel image"), path=name)

@@ -76,6 +76,7 @@ class CpioFormatError(BootFormatError):
         expected: what the format requires.
         found: what was there.
         name: the entry's name when known.
+        source: the file the archive was read from, when known.
     """
 
     def __init__(
@@ -87,17 +88,33 @@ class CpioFormatError(BootFormatError):
         expected: str,
         found: str,
         name: str | None = None,
+        source: str | None = None,
     ) -> None:
         where = f"at offset {offset:#x}: " if offset is not None else ""
         who = f"entry {name!r}: " if name is not None else ""
+        file = f"{source}: " if source is not None else ""
         super().__init__(
-            f"cpio: {where}{who}{message}: {field}: expected {expected}, found {found}"
+            f"{file}cpio: {where}{who}{message}: {field}: expected {expected}, found {found}"
         )
+        self.message = message
         self.offset = offset
         self.field = field
         self.expected = expected
         self.found = found
         self.name = name
+        self.source = source
+
+    def in_file(self, source: str) -> CpioFormatError:
+        """The same error, naming the file the archive was read from."""
+        return CpioFormatError(
+            self.message,
+            offset=self.offset,
+            field=self.field,
+            expected=self.expected,
+            found=self.found,
+            name=self.name,
+            source=source,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,9 +120,12 @@ class _Evaluator:
         probe: FileProbe | None,
         reader: FileReader | None,
         bls: BlsProvider | None,
+        *,
+        grubenv_problem: str | None = None,
     ) -> None:
         self.path = path
         self.grubenv = grubenv
+        self.grubenv_problem = grubenv_problem
         self.probe = probe
         self.reader = reader
         self.bls = bls
@@ -303,7 +306,14 @@ class _Evaluator:
         if any(a.startswith("-f") or a == "--file" for a in args):
             self.note(line, "load_env -f: only the default grubenv is read")
         if self.grubenv is None:
-            self.note(line, "load_env: no grubenv to read")
+            if self.grubenv_problem is not None:
+                self.note(
+                    line,
+                    f"load_env: {self.grubenv_problem} (error: invalid environment block.); "
+                    "no variable is set",
+                )
+            else:
+                self.note(line, "load_env: no grubenv to read")
             return 1
         wanted = [a for a in args if not a.startswith("-")]
         loaded = {k: v for k, v in self.grubenv.items() if not wanted or k in wanted}
@@ -469,6 +479,7 @@ def evaluate(
     *,
     path: str = "grub.cfg",
     grubenv: Mapping[str, str] | None = None,
+    grubenv_problem: str | None = None,
     variables: Mapping[str, str] | None = None,
     probe: FileProbe | None = None,
     reader: FileReader | None = None,
@@ -480,13 +491,15 @@ def evaluate(
         script: the parsed grub.cfg.
         path: its name, for messages.
         grubenv: the variables ``load_env`` reads (``None``: no readable grubenv).
+        grubenv_problem: why the grubenv that exists cannot be read (``load_env`` then
+            fails, rather than finding no file).
         variables: what core.img and normal.mod set first (``prefix``, ``root``...), on top
             of :data:`FEATURES`.
         probe: answers ``[ -f/-e/-s/-d PATH ]``.
         reader: reads files for ``source``.
         bls: builds the entries of ``blscfg``.
     """
-    evaluator = _Evaluator(path, grubenv, probe, reader, bls)
+    evaluator = _Evaluator(path, grubenv, probe, reader, bls, grubenv_problem=grubenv_problem)
     env = dict(FEATURES)
     env.update(variables or {})
     scope = _Scope(env=env, exported=set(), positional=(), path=path)
@@ -516,6 +529,7 @@ def load_config(
     path: str = "grub.cfg",
     *,
     grubenv: Mapping[str, str] | None = None,
+    grubenv_problem: str | None = None,
     variables: Mapping[str, str] | None = None,
     probe: FileProbe | None = None,
     reader: FileReader | None = None,
@@ -526,6 +540,7 @@ def load_config(
         parse_script(text, path),
         path=path,
         grubenv=grubenv,
+        grubenv_problem=grubenv_problem,
         variables=variables,
         probe=probe,
         reader=reader,

@@ -21,11 +21,11 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
+from bootup.boot._atomic import write_atomic
 from bootup.boot.cpio import Compression, CpioEntry, build_archive, compress
 from bootup.errors import BootFormatError
 
@@ -234,16 +234,10 @@ def build_initramfs(
 
 
 def write_file_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory + rename."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` through a temporary file in the same directory + rename.
+
+    One writer for the package (:func:`bootup.boot._atomic.write_atomic`), so a missing
+    directory is reported against ``path``, not against the temporary file's name; ``mode``
+    applies to a new file, an existing file keeps its permission bits.
+    """
+    write_atomic(path, data, mode=mode)

@@ -17,6 +17,7 @@ and :class:`QemuTimeoutError` carries the serial output so far.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import selectors
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from bootup.boot._inputs import BootFileError, BootFileNotFoundError
 from bootup.boot.initramfs import MARKER
 from bootup.errors import Error
 
@@ -163,7 +165,12 @@ def boot(
     if image is None and kernel is None:
         raise ValueError("boot() needs an image or a kernel")
     if image is not None and not Path(image).is_file():
-        raise FileNotFoundError(os.fspath(image))
+        role = "the disk image to boot"
+        if not Path(image).exists():
+            raise BootFileNotFoundError(
+                os.fspath(image), "No such file or directory", role=role, errno=errno.ENOENT
+            )
+        raise BootFileError(os.fspath(image), "not a regular file", role=role)
     binary = shutil.which(qemu)
     if binary is None:
         raise QemuNotFoundError(f"{qemu} not found (Debian package qemu-system-x86)")

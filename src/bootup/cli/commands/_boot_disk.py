@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bootup.boot._inputs import naming_os_errors
 
 if TYPE_CHECKING:
     from bootup.boot.disk import DiskReport
@@ -46,7 +47,7 @@ def register_boot(boot_subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "sectors); without it the result equals grub-bios-setup --no-rs-codes",
     )
     install.add_argument("--json", action="store_true", help="print a JSON document")
-    install.set_defaults(handler=_install)
+    install.set_defaults(handler=naming_os_errors(_install))
 
     disk = boot_subparsers.add_parser(
         "disk",
@@ -56,7 +57,7 @@ def register_boot(boot_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     disk.add_argument("image", metavar="IMAGE")
     disk.add_argument("--json", action="store_true", help="print a JSON document")
-    disk.set_defaults(handler=_disk)
+    disk.set_defaults(handler=naming_os_errors(_disk))
 
     parts = boot_subparsers.add_parser(
         "partitions",
@@ -65,7 +66,7 @@ def register_boot(boot_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     parts.add_argument("image", metavar="IMAGE")
     parts.add_argument("--json", action="store_true", help="print a JSON document")
-    parts.set_defaults(handler=_partitions)
+    parts.set_defaults(handler=naming_os_errors(_partitions))
 
     cat = boot_subparsers.add_parser(
         "cat",
@@ -77,16 +78,19 @@ def register_boot(boot_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     cat.add_argument("image", metavar="IMAGE")
     cat.add_argument("path", metavar="PATH")
     cat.add_argument("--partition", type=int, default=None, metavar="N")
-    cat.set_defaults(handler=_cat)
+    cat.set_defaults(handler=naming_os_errors(_cat))
 
 
 def _install(args: argparse.Namespace) -> int:
     from bootup.boot import install
+    from bootup.boot._inputs import read_input
 
-    boot_img = Path(args.boot_img).read_bytes() if args.boot_img else None
+    # Both inputs are read before the image is touched, so a missing one leaves it as it was.
+    core = read_input(args.core, "core.img (--core)")
+    boot_img = read_input(args.boot_img, "boot.img (--boot-img)") if args.boot_img else None
     result = install.install_grub(
         args.image,
-        Path(args.core).read_bytes(),
+        core,
         boot_img,
         allow_floppy=args.allow_floppy,
         reed_solomon=args.rs_codes,

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bootup.boot._inputs import naming_os_errors
+
 if TYPE_CHECKING:
     from bootup.boot.image import MenuEntry, Submenu
 
@@ -39,7 +41,7 @@ def register_boot(boot_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     kernel.add_argument("file", help="the kernel image")
     kernel.add_argument("--json", action="store_true", help="print every field as JSON")
-    kernel.set_defaults(handler=_kernel)
+    kernel.set_defaults(handler=naming_os_errors(_kernel))
 
     initramfs = boot_subparsers.add_parser(
         "initramfs", help="list or build an initramfs (cpio newc, optionally compressed)"
@@ -49,7 +51,7 @@ def register_boot(boot_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     listing = initramfs_sub.add_parser("list", help="list the members like cpio -itv")
     listing.add_argument("file")
     listing.add_argument("--json", action="store_true")
-    listing.set_defaults(handler=_initramfs_list)
+    listing.set_defaults(handler=naming_os_errors(_initramfs_list))
     build = initramfs_sub.add_parser(
         "build",
         help="build a busybox initramfs (device nodes without root)",
@@ -72,7 +74,7 @@ def register_boot(boot_subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="add a host directory tree under PREFIX (repeatable)",
     )
     build.add_argument("--compression", choices=("gzip", "xz", "zstd", "none"), default="gzip")
-    build.set_defaults(handler=_initramfs_build)
+    build.set_defaults(handler=naming_os_errors(_initramfs_build))
 
     image = boot_subparsers.add_parser("image", help="build or boot a BIOS/GRUB disk image")
     image_sub = image.add_subparsers(dest="image_command", metavar="SUBCOMMAND")
@@ -110,7 +112,7 @@ def register_boot(boot_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     ib.add_argument("--first-sector", type=int, default=None, help="MBR: 63 or 2048")
     ib.add_argument("--size", default="64M", help="image size (bytes, or K/M/G suffix)")
     ib.add_argument("--json", action="store_true", help="describe the result as JSON")
-    ib.set_defaults(handler=_image_build)
+    ib.set_defaults(handler=naming_os_errors(_image_build))
     run = image_sub.add_parser(
         "run", help="boot an image in QEMU (TCG) and print the entry the probe /init reported"
     )
@@ -118,7 +120,7 @@ def register_boot(boot_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     run.add_argument("--timeout", type=float, default=300.0)
     run.add_argument("--memory", type=int, default=256, help="guest memory in MiB")
     run.add_argument("--json", action="store_true")
-    run.set_defaults(handler=_image_run)
+    run.set_defaults(handler=naming_os_errors(_image_run))
 
 
 def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
@@ -179,12 +181,15 @@ def _opt(value: object, *, hexa: bool = False) -> str:
 def _initramfs_list(args: argparse.Namespace) -> int:
     import stat
 
-    from bootup.boot.cpio import decompress, read_archive
+    from bootup.boot._inputs import read_input
+    from bootup.boot.cpio import CpioFormatError, decompress, read_archive
 
-    with open(args.file, "rb") as f:
-        data = f.read()
-    _, kinds = decompress(data)
-    entries = read_archive(data)
+    data = read_input(args.file, "the initramfs")
+    try:
+        _, kinds = decompress(data)
+        entries = read_archive(data)
+    except CpioFormatError as exc:
+        raise exc.in_file(args.file) from None
     if args.json:
         out = {
             "segments": kinds,
@@ -216,6 +221,7 @@ def _initramfs_list(args: argparse.Namespace) -> int:
 
 
 def _initramfs_build(args: argparse.Namespace) -> int:
+    from bootup.boot._inputs import read_input
     from bootup.boot.initramfs import (
         PROBE_INIT,
         build_initramfs,
@@ -225,8 +231,7 @@ def _initramfs_build(args: argparse.Namespace) -> int:
 
     init: str | bytes = PROBE_INIT
     if args.init:
-        with open(args.init, "rb") as f:
-            init = f.read()
+        init = read_input(args.init, "the /init program (--init)")
     if args.all_applets:
         if not args.busybox:
             raise SystemExit("bootup: --all-applets needs --busybox")
@@ -281,14 +286,14 @@ def _insert(
 
 
 def _image_build(args: argparse.Namespace) -> int:
+    from bootup.boot._inputs import read_input
     from bootup.boot.image import build_image
 
     if not args.menu and not args.entry:
         raise SystemExit("bootup: boot image build: give --menu FILE or at least one --entry")
     grub_cfg = None
     if args.menu:
-        with open(args.menu, encoding="utf-8") as f:
-            grub_cfg = f.read()
+        grub_cfg = read_input(args.menu, "the grub.cfg (--menu)").decode("utf-8", "surrogateescape")
     env = {}
     if args.saved_entry is not None:
         env["saved_entry"] = args.saved_entry

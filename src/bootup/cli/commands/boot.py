@@ -18,6 +18,7 @@ import pkgutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bootup.boot._inputs import naming_os_errors
 from bootup.cli import commands
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def _register_stage2(
     explain.add_argument("target", metavar="IMAGE|ROOT")
     explain.add_argument("--json", action="store_true", help="print a JSON document")
     explain.add_argument("--flavor", choices=("upstream", "fedora"), default=None)
-    explain.set_defaults(handler=_explain)
+    explain.set_defaults(handler=naming_os_errors(_explain))
 
     for name, variable, what in (
         ("set-default", "saved_entry", "the saved default entry (GRUB_DEFAULT=saved)"),
@@ -104,7 +105,7 @@ def _register_stage2(
             "--image", default=None, metavar="IMAGE", help="change grubenv inside a disk image"
         )
         sub.add_argument("--json", action="store_true", help="print a JSON document")
-        sub.set_defaults(handler=_set_entry, variable=variable)
+        sub.set_defaults(handler=naming_os_errors(_set_entry), variable=variable)
 
     resolve = boot_subparsers.add_parser(
         "resolve",
@@ -113,7 +114,7 @@ def _register_stage2(
     )
     _add_target(resolve)
     resolve.add_argument("--json", action="store_true", help="print a JSON document")
-    resolve.set_defaults(handler=_resolve)
+    resolve.set_defaults(handler=naming_os_errors(_resolve))
 
     env = boot_subparsers.add_parser(
         "env",
@@ -123,7 +124,7 @@ def _register_stage2(
     env.add_argument("file", metavar="FILE")
     env.add_argument("action", choices=("create", "list", "set", "unset"))
     env.add_argument("items", nargs="*", metavar="NAME[=VALUE]")
-    env.set_defaults(handler=_env)
+    env.set_defaults(handler=naming_os_errors(_env))
 
 
 def _explain(args: argparse.Namespace) -> int:
