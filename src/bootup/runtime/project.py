@@ -14,7 +14,6 @@ lifetime; a second one is refused with a message naming the holder's pid.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import tempfile
 from collections.abc import AsyncIterator, Mapping
@@ -23,6 +22,7 @@ from types import TracebackType
 from typing import Final
 
 from bootup.errors import ManagerError
+from bootup.runtime import pidlock
 from bootup.runtime.clock import Clock
 from bootup.runtime.journal import Journal
 from bootup.runtime.manager import Manager
@@ -122,23 +122,16 @@ class ProjectDir:
             ProjectLockedError: another manager holds it.
         """
         self.state_dir.mkdir(exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise ProjectLockedError(self.directory, holder) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        fd, holder = pidlock.acquire(self.lock_path)
+        if fd is None:
+            raise ProjectLockedError(self.directory, holder)
         self._lock_fd = fd
         self.write_special_targets()
 
     def unlock(self) -> None:
         """Release the lock (the file stays; its content is stale until the next lock)."""
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        pidlock.release(self._lock_fd)
+        self._lock_fd = None
 
     def write_special_targets(self) -> list[str]:
         """Write the targets the project does not define; return their names."""

@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import fcntl
 import logging
 import os
 import signal
@@ -56,6 +55,7 @@ from types import TracebackType
 from typing import Final
 
 from bootup.errors import ManagerError
+from bootup.runtime import pidlock
 from bootup.runtime.jobs import JobEvent, UnitEvent
 from bootup.runtime.journal import Journal
 from bootup.runtime.manager import Event, Manager
@@ -243,15 +243,9 @@ class SystemDir:
         """
         self.run_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(self.run_dir, 0o755)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise SystemLockedError(self.lock_path, holder) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        fd, holder = pidlock.acquire(self.lock_path)
+        if fd is None:
+            raise SystemLockedError(self.lock_path, holder)
         self._lock_fd = fd
         with contextlib.suppress(FileNotFoundError):
             (self.run_dir / "runlevel").unlink()
@@ -259,9 +253,8 @@ class SystemDir:
 
     def unlock(self) -> None:
         """Release the lock."""
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        pidlock.release(self._lock_fd)
+        self._lock_fd = None
 
     def base_search_path(self) -> SearchPath:
         """The system search path without bootup's fallback directory."""
