@@ -10,15 +10,14 @@ print the same values for the properties below.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bootup.control.client import Client
-from control.manager_proc import SRC, RunningManager, spawn
+from control.manager_proc import RunningManager, spawn
+from control.manager_proc import run_bootup as _bootup
 from systemd_pid1 import SystemdPid1
 
 pytestmark = [pytest.mark.slow]
@@ -75,19 +74,6 @@ def _edit(directory: Path) -> None:
     (directory / "web.service.d").mkdir()
     (directory / "web.service.d" / "desc.conf").write_text("[Unit]\nDescription=Web 2\n")
     (directory / "rungone.service").unlink()
-
-
-def _bootup(*args: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, PYTHONPATH=str(SRC))
-    environment.pop("BOOTUP_CONTROL_SOCKET", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bootup", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment,
-    )
 
 
 class Pair:

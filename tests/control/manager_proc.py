@@ -122,3 +122,25 @@ if __name__ == "__main__":
     parser.add_argument("--unit", default="default.target")
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.directory, args.readers, args.unit)))
+
+
+def run_bootup(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bootup ARGS`` as a user would, finding managers on its own.
+
+    ``BOOTUP_CONTROL_SOCKET`` is removed from the environment (unless ``env`` sets it), so
+    the socket is found through ``--project``, the working directory or ``--system``.
+    """
+    environment = dict(os.environ, PYTHONPATH=str(SRC))
+    environment.pop("BOOTUP_CONTROL_SOCKET", None)
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bootup", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+        env=environment,
+    )

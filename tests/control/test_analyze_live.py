@@ -7,32 +7,18 @@ output must then be equal, and differ exactly while a change is not daemon-reloa
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bootup.runtime.project import SPECIAL_TARGETS, write_units
-from control.manager_proc import SRC, UNITS, RunningManager, spawn, write_project
+from control.manager_proc import UNITS, RunningManager, spawn, write_project
+from control.manager_proc import run_bootup as bootup
 
 PROJECT_UNITS = dict(UNITS, **SPECIAL_TARGETS, **{"default.target": "-> multi-user.target"})
 EDGE = '"multi-user.target"->"once.service" [color="grey66"];'
-
-
-def bootup(*args: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, PYTHONPATH=str(SRC))
-    environment.pop("BOOTUP_CONTROL_SOCKET", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bootup", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment,
-    )
 
 
 @pytest.fixture

@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from control.manager_proc import SRC, UNITS, RunningManager, spawn, write_project
-
-BOOTUP = [sys.executable, "-m", "bootup"]
-
-
-def bootup(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, PYTHONPATH=str(SRC), **(env or {}))
-    environment.pop("BOOTUP_CONTROL_SOCKET", None)
-    environment.update(env or {})
-    return subprocess.run(
-        [*BOOTUP, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-        env=environment,
-    )
+from control.manager_proc import UNITS, RunningManager, spawn, write_project
+from control.manager_proc import run_bootup as bootup
 
 
 def test_is_active_and_is_failed_exit_codes(running: RunningManager) -> None:

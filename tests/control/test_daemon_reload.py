@@ -6,8 +6,6 @@ Each test edits its own project's unit files, so each runs its own manager proce
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,26 +14,14 @@ import pytest
 
 from bootup.control.client import Client
 from bootup.runtime.project import write_units
-from control.manager_proc import SRC, UNITS, RunningManager, spawn, write_project
+from control.manager_proc import UNITS, RunningManager, spawn, write_project
+from control.manager_proc import run_bootup as bootup
 
 M = "io.bootup.Manager"
 WARNING = (
     "Warning: The unit file, source configuration file or drop-ins of {} changed on disk. "
     "Run 'bootup daemon-reload' to reload units.\n"
 )
-
-
-def bootup(*args: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, PYTHONPATH=str(SRC))
-    environment.pop("BOOTUP_CONTROL_SOCKET", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bootup", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment,
-    )
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,8 @@ import pytest
 from bootup.control.client import Client
 from bootup.control.errors import NotSupportedCallError
 from bootup.runtime.project import SPECIAL_TARGETS
-from control.manager_proc import SRC, UNITS, RunningManager, spawn, write_project
+from control.manager_proc import UNITS, RunningManager, spawn, write_project
+from control.manager_proc import run_bootup as bootup
 
 M = "io.bootup.Manager"
 INSTALLABLE = dict(
@@ -37,19 +36,6 @@ INSTALLABLE = dict(
         "multi-user.target": SPECIAL_TARGETS["multi-user.target"],
     },
 )
-
-
-def bootup(*args: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, PYTHONPATH=str(SRC))
-    environment.pop("BOOTUP_CONTROL_SOCKET", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bootup", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment,
-    )
 
 
 @pytest.fixture

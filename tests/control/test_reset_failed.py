@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from bootup.control.client import Client
 from bootup.control.errors import NoSuchUnitError
-from control.manager_proc import SRC, RunningManager
+from control.manager_proc import RunningManager
+from control.manager_proc import run_bootup as bootup
 
 M = "io.bootup.Manager"
-
-
-def bootup(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, PYTHONPATH=str(SRC))
-    environment.pop("BOOTUP_CONTROL_SOCKET", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bootup", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-        env=environment,
-    )
 
 
 def _props(client: Client, unit: str, *names: str) -> dict[str, str]:
