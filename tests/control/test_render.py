@@ -270,3 +270,14 @@ def test_list_units_legend_depends_on_the_filters() -> None:
         "1 loaded units listed.",
         "To show all installed unit files use 'bootup list-unit-files'.",
     ]
+
+
+def test_exit_status_names_cover_systemds_whole_table() -> None:
+    """1/FAILURE, 226/NAMESPACE, 64/USAGE (BSD), 15/TERM for a signal, bare numbers else."""
+    from bootup.control.render import exit_status_name
+
+    assert exit_status_name(1, 1) == "1/FAILURE"
+    assert exit_status_name(1, 226) == "226/NAMESPACE"
+    assert exit_status_name(1, 64) == "64/USAGE"
+    assert exit_status_name(2, 15) == "15/TERM"
+    assert exit_status_name(1, 150) == "150"

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from bootup.units.values import format_timespan
+from bootup.units.values import EXIT_STATUS_NAMES, format_timespan
 
 __all__ = (
     "colour_enabled",
@@ -40,22 +40,6 @@ _RED: Final = "\x1b[0;1;31m"
 _BOLD: Final = "\x1b[0;1;39m"
 _RESET: Final = "\x1b[0m"
 
-#: systemd's exit status names (exit-status.h, LSB and systemd ranges).
-_EXIT_NAMES: Final = {
-    0: "SUCCESS",
-    1: "FAILURE",
-    2: "INVALIDARGUMENT",
-    3: "NOTIMPLEMENTED",
-    4: "NOPERMISSION",
-    5: "NOTINSTALLED",
-    6: "NOTCONFIGURED",
-    7: "NOTRUNNING",
-    200: "CHDIR",
-    203: "EXEC",
-    209: "STDOUT",
-    216: "GROUP",
-    217: "USER",
-}
 _CLD: Final = {1: "exited", 2: "killed", 3: "dumped"}
 
 
@@ -85,7 +69,7 @@ def exit_status_name(code: int, status: int) -> str:
             return f"{status}/{signal.Signals(status).name.removeprefix('SIG')}"
         except ValueError:
             return str(status)
-    name = _EXIT_NAMES.get(status)
+    name = EXIT_STATUS_NAMES.get(status)
     return f"{status}/{name}" if name else str(status)
 
 
@@ -121,7 +105,7 @@ _LOAD_ERROR: Final = "\x1b[0;1;38;5;185m"
 _NO_PRESET: Final = frozenset({"alias", "static", "generated", "transient"})
 #: Exit statuses with a name in ``systemctl status`` (EXIT_STATUS_LIBC | EXIT_STATUS_SYSTEMD:
 #: the LSB names 2-7 are left out there, unlike in the manager's own log lines).
-_STATUS_NAMES: Final = {k: v for k, v in _EXIT_NAMES.items() if k < 2 or k >= 200}
+_STATUS_NAMES: Final = {k: v for k, v in EXIT_STATUS_NAMES.items() if k < 2 or k >= 200}
 _EXEC: Final = re.compile(
     r"\{ path=(?P<path>[^;]*) ; argv\[\]=(?P<argv>.*?) ; ignore_errors=(?P<ignore>yes|no) ;"
     r".*? pid=(?P<pid>\d+) ; code=(?P<code>\S+) ; status=(?P<status>\d+)(?:/\S+)? \}"
