@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bootup.analyze.critical_chain import HEADER, UnitNotInTimingError, render_critical_chain
+from bootup.analyze.critical_chain import HEADER, render_critical_chain
 from bootup.analyze.timing import (
     BootNotFinishedError,
     BootTiming,
@@ -233,7 +233,9 @@ def test_cli_without_a_unit_follows_the_files_default_unit() -> None:
     assert len(lines) > 4
 
 
-def test_cli_default_unit_missing_from_the_data_is_an_error(tmp_path: Path) -> None:
+def test_cli_default_unit_missing_from_the_data_prints_the_header_only(tmp_path: Path) -> None:
+    """As systemd-analyze 252 does when default.target is not loaded (the conformance test
+    test_failed_units_and_an_unnamed_default_target checks it against the real tool)."""
     units = (UnitTiming("a.service", 0.1, 0.2, None, None),)
     data = StartupTiming(BootTiming(finish=1.0), units, default_unit="graphical.target")
     path = tmp_path / "timing.json"
@@ -244,11 +246,7 @@ def test_cli_default_unit_missing_from_the_data_is_an_error(tmp_path: Path) -> N
         text=True,
         check=False,
     )
-    assert done.returncode == 1
-    assert done.stdout == ""
-    assert "graphical.target" in done.stderr
-    assert str(path) in done.stderr
-    # Naming a unit still works on the same data.
+    assert (done.returncode, done.stdout) == (0, HEADER)
     named = subprocess.run(
         [*BOOTUP, "critical-chain", "a.service", "--from-file", str(path)],
         capture_output=True,
@@ -257,11 +255,3 @@ def test_cli_default_unit_missing_from_the_data_is_an_error(tmp_path: Path) -> N
     )
     assert named.returncode == 0, named.stderr
     assert named.stdout == HEADER + "a.service +100ms\n"
-
-
-def test_default_unit_missing_raises_with_unit_and_source() -> None:
-    data = StartupTiming(BootTiming(finish=1.0), (), default_unit="x.target", source="f.json")
-    with pytest.raises(UnitNotInTimingError) as info:
-        render_critical_chain(data)
-    assert (info.value.unit, info.value.source) == ("x.target", "f.json")
-    assert "f.json: default unit x.target is not in the recorded timings" in str(info.value)

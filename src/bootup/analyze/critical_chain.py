@@ -15,36 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bootup.analyze.timing import StartupTiming, UnitTiming, format_timespan, usec
-from bootup.errors import ManagerError
 
-__all__ = ("HEADER", "UnitNotInTimingError", "render_critical_chain")
+__all__ = ("HEADER", "render_critical_chain")
 
 HEADER = (
     'The time when unit became active or started is printed after the "@" character.\n'
     'The time the unit took to start is printed after the "+" character.\n'
     "\n"
 )
-
-
-class UnitNotInTimingError(ManagerError, LookupError):
-    """The default unit the timings name is not among their units.
-
-    Printing only the header (as an empty chain would) reads like "nothing held the startup
-    back", which is wrong: the data does not hold the unit the startup was for.
-
-    Attributes:
-        unit: the data's default unit.
-        source: where the timings were read from ("" when unknown).
-    """
-
-    def __init__(self, unit: str, source: str) -> None:
-        where = source or "the recorded timings"
-        super().__init__(
-            f"{where}: default unit {unit} is not in the recorded timings "
-            "(name the unit to explain: critical-chain UNIT)"
-        )
-        self.unit = unit
-        self.source = source
 
 
 _RED = "\x1b[0;1;31m"
@@ -184,15 +162,10 @@ def render_critical_chain(
             last one (systemd-analyze's ``--fuzz``).
         colour: highlight units whose start took time, as on a terminal.
 
-    Raises:
-        UnitNotInTimingError: a unit (or the default unit) is not in ``data``.
     """
     walk = _Walk(data, usec(fuzz), colour)
-    # A named unit the data does not know prints nothing but the header, as systemd-analyze
-    # does for a unit that is not loaded; the default unit must be there, though, or the
-    # data does not describe the startup it claims to.
-    if not units and data.default_unit not in data.by_name:
-        raise UnitNotInTimingError(data.default_unit, data.source)
+    # A unit the data does not know (named, or the data's default unit) prints nothing but
+    # the header, as systemd-analyze 252 does for a unit that is not loaded.
     for name in units or (data.default_unit,):
         walk.root(name)
     return HEADER + "".join(line + "\n" for line in walk.lines)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from bootup.errors import ManagerError, NotSupportedError
+from bootup.units.values import format_timespan as units_format_timespan
 
 __all__ = (
     "JSON_FORMAT",
@@ -71,20 +72,6 @@ SHOW_MANAGER_PROPERTIES: Final = (
     "UserspaceTimestampMonotonic",
     "FinishTimestampMonotonic",
     "SecurityStartTimestampMonotonic",
-)
-
-# systemd's format_timespan() table (src/basic/time-util.c), largest unit first.
-_USEC_PER_DAY = 24 * 60 * USEC_PER_MINUTE
-_TIMESPAN_UNITS: Final = (
-    ("y", 31_557_600 * USEC_PER_SEC),
-    ("month", 2_629_800 * USEC_PER_SEC),
-    ("w", 7 * _USEC_PER_DAY),
-    ("d", _USEC_PER_DAY),
-    ("h", 60 * USEC_PER_MINUTE),
-    ("min", USEC_PER_MINUTE),
-    ("s", USEC_PER_SEC),
-    ("ms", USEC_PER_MSEC),
-    ("us", 1),
 )
 
 
@@ -143,30 +130,7 @@ def format_timespan(value_usec: int, accuracy_usec: int = USEC_PER_MSEC) -> str:
     span under a minute with a remainder is written in dot notation with as many decimals
     as the accuracy leaves (``1.234s``, ``1.5ms`` is not possible at 1 ms).
     """
-    if value_usec <= 0:
-        return "0"
-    parts: list[str] = []
-    t = value_usec
-    for suffix, unit in _TIMESPAN_UNITS:
-        if t <= 0 or (t < accuracy_usec and parts):
-            break
-        if t < unit:
-            continue
-        whole, rest = divmod(t, unit)
-        if t < USEC_PER_MINUTE and rest > 0:
-            decimals = len(str(unit)) - 1
-            acc = accuracy_usec
-            while acc > 1:
-                rest //= 10
-                decimals -= 1
-                acc //= 10
-            if decimals > 0:
-                parts.append(f"{whole}.{rest:0{decimals}d}{suffix}")
-                t = 0
-                continue
-        parts.append(f"{whole}{suffix}")
-        t = rest
-    return " ".join(parts)
+    return units_format_timespan(value_usec, accuracy_usec)
 
 
 @dataclass(frozen=True, slots=True)
