@@ -215,9 +215,6 @@ _RESULT_REASONS = {
 
 
 def _job_verb(args: argparse.Namespace) -> int:
-    from bootup.cli._progress import job_progress
-    from bootup.control.errors import CallError, NoSuchUnitError
-
     verb: str = args.verb
     with _connect(args, timeout=None) as client:
         units = _expand(client, args.units)
@@ -229,28 +226,17 @@ def _job_verb(args: argparse.Namespace) -> int:
         rc = 0
         action = "start" if verb == "isolate" else verb  # systemctl's wording
         for unit in units:
-            params: dict[str, Any] = {
-                "unit": unit,
-                "type": verb,
-                "mode": args.job_mode,
-                "no_block": args.no_block,
-            }
             _warn_changed(client, unit)
-            try:
-                with job_progress(args, [unit]):
-                    reply = client.call(f"{_MANAGER}.EnqueueJob", params)
-            except NoSuchUnitError:
-                _err(f"Failed to {action} {unit}: Unit {unit} not found.")
-                rc = 5
-                continue
-            except CallError as exc:
-                _err(f"Failed to {action} {unit}: {exc}")
-                rc = rc or 1
-                continue
-            result = reply.get("result")
-            if result not in (None, "done"):
-                _explain_failure(client, verb, unit, str(result))
-                rc = rc or 1
+            code = _enqueue(
+                client,
+                unit,
+                verb,
+                mode=args.job_mode,
+                no_block=args.no_block,
+                action=action,
+                progress=args,
+            )
+            rc = code if code == 5 else rc or code
         if watcher is not None:
             with watcher:
                 rc = _wait_inactive(client, events, units) or rc
@@ -468,26 +454,50 @@ def install_live(args: argparse.Namespace) -> int:
 
 
 def _now_jobs(client: Client, job: str, units: list[str]) -> int:
-    from bootup.control.errors import CallError, NoSuchUnitError
-
     rc = 0
     for unit in units:
-        params = {"unit": unit, "type": job, "mode": "replace", "no_block": False}
-        try:
-            reply = client.call(f"{_MANAGER}.EnqueueJob", params)
-        except NoSuchUnitError:
-            _err(f"Failed to {job} {unit}: Unit {unit} not found.")
-            rc = 5
-            continue
-        except CallError as exc:
-            _err(f"Failed to {job} {unit}: {exc}")
-            rc = rc or 1
-            continue
-        result = reply.get("result")
-        if result not in (None, "done"):
-            _explain_failure(client, job, unit, str(result))
-            rc = rc or 1
+        code = _enqueue(client, unit, job)
+        rc = code if code == 5 else rc or code
     return rc
+
+
+def _enqueue(
+    client: Client,
+    unit: str,
+    job: str,
+    *,
+    mode: str = "replace",
+    no_block: bool = False,
+    action: str | None = None,
+    progress: argparse.Namespace | None = None,
+) -> int:
+    """Queue one job and wait for it as systemctl does; return its exit code.
+
+    0, 1, or 5 when the unit is not loaded, after printing systemctl's message for a
+    failure. ``progress``: the command's arguments, to draw the job spinner on a terminal.
+    """
+    import contextlib
+
+    from bootup.cli._progress import job_progress
+    from bootup.control.errors import CallError, NoSuchUnitError
+
+    action = action or job
+    params = {"unit": unit, "type": job, "mode": mode, "no_block": no_block}
+    spinner = job_progress(progress, [unit]) if progress else contextlib.nullcontext()
+    try:
+        with spinner:
+            reply = client.call(f"{_MANAGER}.EnqueueJob", params)
+    except NoSuchUnitError:
+        _err(f"Failed to {action} {unit}: Unit {unit} not found.")
+        return 5
+    except CallError as exc:
+        _err(f"Failed to {action} {unit}: {exc}")
+        return 1
+    result = reply.get("result")
+    if result not in (None, "done"):
+        _explain_failure(client, job, unit, str(result))
+        return 1
+    return 0
 
 
 def _exit(args: argparse.Namespace) -> int:
