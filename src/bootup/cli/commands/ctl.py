@@ -605,8 +605,6 @@ def show_live(args: argparse.Namespace) -> int:
     Expects ``args.units``, ``args.property`` (a list of comma-separated groups),
     ``args.value`` and optionally ``args.system``/``args.project``/``args.json``.
     """
-    import json
-
     from bootup.control.errors import NoSuchUnitError
 
     wanted = [p for group in getattr(args, "property", []) for p in group.split(",") if p]
@@ -624,6 +622,8 @@ def show_live(args: argparse.Namespace) -> int:
                 rc = 0  # systemctl show prints not-found units and succeeds
             blocks.append(props)
     if getattr(args, "json", False) or getattr(args, "output", "") in ("json", "json-pretty"):
+        import json
+
         print(json.dumps(blocks))
         return rc
     for i, block in enumerate(blocks):
