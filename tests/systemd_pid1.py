@@ -7,6 +7,9 @@ namespaces (``unshare --pid --fork --mount --mount-proc``), with
 * ``container=docker``, so it behaves as a container init (no hardware set-up);
 * ``SYSTEMD_UNIT_PATH`` pointing at a private copy of the scenario directory, completed
   with the shutdown units ``systemctl poweroff`` needs (step 1 of §2.2);
+* opt-in (``etc_links=True``): a private ``/etc/systemd/system`` holding the scenario's
+  enablement links, so systemd reports ``enabled`` as on a real machine (see
+  :meth:`SystemdPid1._prepare_etc_links`);
 * a private cgroup (``bootup-pid1-*`` below this process's own cgroup in every writable
   hierarchy, entered before ``unshare --cgroup`` and bind-mounted over the hierarchy's
   mount point inside the mount namespace), so its ``init.scope`` and service cgroups
@@ -105,6 +108,15 @@ def _pids_in_namespace(ns: str) -> list[int]:
     return found
 
 
+def _has_install_section(unit_file: Path) -> bool:
+    """Whether a unit file has an ``[Install]`` section (what ``systemctl enable`` reads)."""
+    try:
+        lines = unit_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return False
+    return any(line.strip() == "[Install]" for line in lines)
+
+
 class BootFailed(RuntimeError):
     """systemd did not come up (or did not go down) within the deadline."""
 
@@ -144,6 +156,13 @@ class SystemdPid1:
         log_level: ``SYSTEMD_LOG_LEVEL`` of the manager (``info`` keeps state changes).
         fail_in_ci: under ``CI=true`` a failed boot fails the test (``pytest.fail``); a
             test that expects the boot to fail passes ``False`` to get :class:`BootFailed`.
+        etc_links: make the scenario's enablement real. systemd computes UnitFileState= from
+            links in its *configuration* directories only (``/etc/systemd/system``, ...), so
+            a ``*.wants/`` link inside the ``SYSTEMD_UNIT_PATH`` copy pulls the unit in but
+            leaves it ``disabled``. With this flag, the links ``systemctl enable`` would have
+            created move into a private directory bind-mounted over /etc/systemd/system
+            inside the mount namespace, which is put first in ``SYSTEMD_UNIT_PATH``. Off by
+            default: the unit path and /etc stay exactly as before.
     """
 
     def __init__(
@@ -155,6 +174,7 @@ class SystemdPid1:
         boot_timeout: float = 60.0,
         log_level: str = "info",
         fail_in_ci: bool = True,
+        etc_links: bool = False,
     ) -> None:
         self.source = units
         self.default_unit = default_unit
@@ -163,6 +183,9 @@ class SystemdPid1:
         self.log_level = log_level
         self.fail_in_ci = fail_in_ci
         self.unit_dir = workdir / "units"
+        self.etc_links = etc_links
+        #: the private /etc/systemd/system (bind-mounted inside the namespace when etc_links)
+        self.config_dir = workdir / "etc-systemd-system"
         self.pid: int | None = None  # host pid of the manager
         self.exit_status: int | None = None
         #: the manager's PID-namespace link (``pid:[N]``), kept to check for leftovers
@@ -206,6 +229,33 @@ class SystemdPid1:
         for name in SHUTDOWN_UNITS:
             if not (self.unit_dir / name).exists():
                 shutil.copy(f"/lib/systemd/system/{name}", self.unit_dir / name)
+        if self.etc_links:
+            self._prepare_etc_links()
+
+    def _prepare_etc_links(self) -> None:
+        """Move the copy's enablement links into the private /etc/systemd/system.
+
+        A link ``X.wants/U`` or ``X.requires/U`` counts as enablement when ``U``'s file has an
+        ``[Install]`` section: those are the links ``systemctl enable`` creates, and it
+        creates them in /etc pointing at the unit file's absolute path, as done here. Links
+        to units without ``[Install]`` (such as the journald link standing in for Debian's
+        /lib/systemd/system/sysinit.target.wants/) are vendor links and stay in the copy.
+        """
+        self.config_dir.mkdir()
+        for link in sorted(self.unit_dir.glob("*.wants/*")) + sorted(
+            self.unit_dir.glob("*.requires/*")
+        ):
+            if not link.is_symlink():
+                continue
+            target = link.resolve()
+            if not target.is_file() or not _has_install_section(target):
+                continue
+            moved = self.config_dir / link.parent.name / link.name
+            moved.parent.mkdir(exist_ok=True)
+            moved.symlink_to(target)
+            link.unlink()
+            if not any(link.parent.iterdir()):
+                link.parent.rmdir()
 
     def _make_cgroups(self) -> None:
         """A private child of this process's own cgroup in every writable hierarchy.
@@ -241,11 +291,14 @@ class SystemdPid1:
             f"mount --bind {cg} {h.mount_point} && "
             for cg, h in zip(self._cgroups, self._hierarchies, strict=True)
         )
+        etc = f"mount --bind {self.config_dir} /etc/systemd/system && " if self.etc_links else ""
+        # /etc/systemd/system first, as on a real machine (it overrides the vendor units).
+        unit_path = f"/etc/systemd/system:{self.unit_dir}" if self.etc_links else str(self.unit_dir)
         inner = (
-            f"{remount}mount -t tmpfs tmpfs /run && "
+            f"{remount}{etc}mount -t tmpfs tmpfs /run && "
             f"mount --bind {tty} /dev/console && "
             f"exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin container=docker "
-            f"SYSTEMD_UNIT_PATH={self.unit_dir} SYSTEMD_LOG_LEVEL={self.log_level} "
+            f"SYSTEMD_UNIT_PATH={unit_path} SYSTEMD_LOG_LEVEL={self.log_level} "
             f"SYSTEMD_LOG_TARGET=console SYSTEMD_LOG_COLOR=0 "
             f"{SYSTEMD} --system --unit={self.default_unit} --show-status=no"
         )

@@ -19,10 +19,12 @@ How the judge is booted (tests/systemd_pid1.py), and what that means for the fil
 * systemd-journald runs inside the namespace (linked from /lib/systemd/system), so status
   shows the services' own output lines; the manager logs to the console (the harness waits
   on console lines), so no ``systemd[1]:`` lines are in the journal.
-* ``SYSTEMD_UNIT_PATH`` is not a configuration directory, so the ``.wants/`` link that pulls
-  t-enabled.service in does not make it "enabled": systemd reports ``disabled``. (Enabling
-  it with ``systemctl enable`` into a private /etc/systemd/system does not change that under
-  SYSTEMD_UNIT_PATH, and the daemon-reload it triggers drops the ``Process:`` lines.)
+* ``SYSTEMD_UNIT_PATH`` is not a configuration directory, so a ``.wants/`` link inside it
+  pulls t-enabled.service in without making it "enabled". The judge is therefore booted with
+  ``etc_links=True``: the link moves into a private /etc/systemd/system (bind-mounted in the
+  namespace, first in ``SYSTEMD_UNIT_PATH``), where ``systemctl enable`` would have put it,
+  and systemd reports ``enabled`` as on a real machine. (Running ``systemctl enable`` in the
+  booted judge instead would need a daemon-reload, which drops the ``Process:`` lines.)
 * Presets come from the host's /lib/systemd/system-preset (Debian: ``enable *``).
 """
 
@@ -240,7 +242,9 @@ def record_systemd(workdir: Path) -> tuple[dict[str, Output], str]:
     """Boot real systemd on the unit set, run every command, return normalised outputs."""
     from systemd_pid1 import BootFailed, SystemdPid1
 
-    with SystemdPid1(UNITS, "t-golden.target", workdir=workdir, log_level="debug") as judge:
+    with SystemdPid1(
+        UNITS, "t-golden.target", workdir=workdir, log_level="debug", etc_links=True
+    ) as judge:
         judge.wait_for(r"t-bad\.service: Failed with result 'exit-code'")
         unit_dir = str(judge.unit_dir)
         # The services' output reaches journald asynchronously: wait until it is there.
@@ -333,6 +337,30 @@ def test_normalise_placeholders() -> None:
     assert normalise(jobs, "/u") == (
         "<JOB> UNIT           TYPE  STATE\n<JOB> t-slow.service start running\n"
     )
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize(("etc_links", "state"), [(False, "disabled"), (True, "enabled")])
+def test_judge_enablement_needs_a_configuration_directory(
+    tmp_path: Path, etc_links: bool, state: str
+) -> None:
+    """Why the judge boots with ``etc_links=True``: systemd counts only links in its
+    configuration directories, so the same ``.wants/`` link left in ``SYSTEMD_UNIT_PATH``
+    pulls t-enabled.service in (it is active) but reports it ``disabled``; moved into the
+    private /etc/systemd/system it is ``enabled``. The host's /etc is never touched."""
+    from systemd_pid1 import SystemdPid1
+
+    host_etc = sorted(p.name for p in Path("/etc/systemd/system").iterdir())
+    with SystemdPid1(UNITS, "t-golden.target", workdir=tmp_path, etc_links=etc_links) as judge:
+        enabled = judge.systemctl("is-enabled", "t-enabled.service")
+        assert (enabled.stdout.strip(), enabled.returncode) == (state, 0 if etc_links else 1)
+        active = judge.systemctl("is-active", "t-enabled.service")
+        assert active.stdout.strip() == "active"  # pulled in by the link either way
+        static = judge.systemctl("is-enabled", "systemd-journald.service")
+        assert static.stdout.strip() == "static"  # a vendor link stays a vendor link
+        inside = judge.run("ls", "/etc/systemd/system").stdout.split()
+        assert inside == (["t-golden.target.wants"] if etc_links else host_etc)
+    assert sorted(p.name for p in Path("/etc/systemd/system").iterdir()) == host_etc
 
 
 @pytest.mark.conformance
