@@ -32,6 +32,7 @@ from bootup.runtime._condition_parse import (
     _w,
 )
 from bootup.runtime._condition_probe import _Context, _detect_container, _proc_cmdline, _read
+from bootup.units.architecture import KNOWN_ARCHITECTURES, architecture_of
 
 #: systemd's SYSTEM_UID_MAX / SYSTEM_GID_MAX on Debian.
 _SYSTEM_ID_MAX = 999
@@ -44,47 +45,6 @@ _CAPABILITIES = _w(
     "mac_override mac_admin syslog wake_alarm block_suspend audit_read perfmon bpf "
     "checkpoint_restore"
 )
-#: uname -m -> systemd's architecture name (architecture.c).
-_ARCHITECTURES = {
-    "x86_64": "x86-64",
-    "i386": "x86",
-    "i486": "x86",
-    "i586": "x86",
-    "i686": "x86",
-    "aarch64": "arm64",
-    "aarch64_be": "arm64-be",
-    "ppc64le": "ppc64-le",
-    "ppc64": "ppc64",
-    "ppc": "ppc",
-    "s390x": "s390x",
-    "s390": "s390",
-    "riscv64": "riscv64",
-    "riscv32": "riscv32",
-    "loongarch64": "loongarch64",
-    "mips64": "mips64",
-    "mips": "mips",
-    "alpha": "alpha",
-    "ia64": "ia64",
-    "parisc64": "parisc64",
-    "parisc": "parisc",
-    "sparc64": "sparc64",
-    "sparc": "sparc",
-    "m68k": "m68k",
-}
-_KNOWN_ARCHITECTURES = frozenset(_ARCHITECTURES.values()) | {
-    "arm",
-    "arm-be",
-    "arc",
-    "arc-be",
-    "cris",
-    "mips-le",
-    "mips64-le",
-    "nios2",
-    "ppc-le",
-    "sh",
-    "sh64",
-    "tilegx",
-}
 
 
 #: x86 CPUID flags systemd's has_cpu_with_flag() knows, as /proc/cpuinfo spells them.
@@ -204,9 +164,7 @@ def _environment(p: str, ctx: _Context) -> bool:
 
 def _uname_architecture() -> str:
     machine = platform.machine()
-    if machine.startswith("arm"):
-        return "arm-be" if machine.endswith("b") else "arm"
-    arch = _ARCHITECTURES.get(machine)
+    arch = architecture_of(machine)
     if arch is None:
         raise NotSupportedError(f"the machine type {machine!r} is not supported yet")
     return arch
@@ -216,7 +174,7 @@ def _architecture(p: str, ctx: _Context) -> bool:
     actual = _uname_architecture()
     if p == "native":
         return True
-    if p not in _KNOWN_ARCHITECTURES:
+    if p not in KNOWN_ARCHITECTURES:
         return False
     return actual == p
 

@@ -26,6 +26,7 @@ from typing import ClassVar
 
 from bootup.errors import UnitSyntaxError
 from bootup.units import names
+from bootup.units.architecture import architecture_of
 from bootup.units.diagnostics import Diagnostic, Severity
 from bootup.units.values import parse_environment_file
 
@@ -57,27 +58,6 @@ class SpecifierError(UnitSyntaxError):
         self.text = text
         self.specifier = specifier
         self.errno_text = errno_text
-
-
-_ARCHITECTURES = {
-    "x86_64": "x86-64",
-    "i386": "x86",
-    "i486": "x86",
-    "i586": "x86",
-    "i686": "x86",
-    "aarch64": "arm64",
-    "aarch64_be": "arm64-be",
-    "armv7l": "arm",
-    "armv6l": "arm",
-    "ppc64le": "ppc64-le",
-    "ppc64": "ppc64",
-    "ppc": "ppc",
-    "s390x": "s390x",
-    "s390": "s390",
-    "riscv64": "riscv64",
-    "loongarch64": "loongarch64",
-    "mips64": "mips64",
-}
 
 
 def _read_first_line(path: str) -> str | None:
@@ -152,7 +132,7 @@ class HostContext:
             boot_id=(_read_first_line("/proc/sys/kernel/random/boot_id") or "").replace("-", "")
             or None,
             kernel_release=uname.release,
-            architecture=_ARCHITECTURES.get(uname.machine, uname.machine),
+            architecture=architecture_of(uname.machine) or uname.machine,
             os_release=MappingProxyType(os_release),
             home=os.environ.get("HOME") or "/root",
             shell=os.environ.get("SHELL") or "/bin/sh",
