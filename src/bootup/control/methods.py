@@ -476,21 +476,9 @@ def _unit_file_method(operation: str) -> Handler:
         installer = Installer(manager.search_path)
         changes: list[Change] = []
 
-        def work() -> None:
-            if operation in ("disable", "reenable"):
-                installer.disable(files, changes)
-            if operation == "enable":
-                installer.enable(files, changes)
-            elif operation == "reenable":
-                installer.enable(files, changes, reenable=True)
-            elif operation == "mask":
-                installer.mask(files, changes)
-            elif operation == "unmask":
-                installer.unmask(files, changes)
-
         failure: UnitError | None = None
         try:
-            await asyncio.to_thread(work)
+            await asyncio.to_thread(installer.apply, operation, files, changes)
         except UnitError as exc:
             failure = exc
         if any(c.kind in ("symlink", "unlink") for c in changes):

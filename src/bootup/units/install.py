@@ -344,6 +344,26 @@ class Installer:
 
     # -- operations -----------------------------------------------------------------------
 
+    def apply(self, verb: str, names: list[str], changes: list[Change]) -> None:
+        """Run the systemctl verb ``enable|disable|reenable|mask|unmask`` on ``names``.
+
+        ``reenable`` is disable then enable, as systemctl does it; ``changes`` receives
+        every change as it is made (see :meth:`enable`).
+
+        Raises:
+            ValueError: ``verb`` is none of those.
+        """
+        if verb in ("disable", "reenable"):
+            self.disable(names, changes)
+        if verb in ("enable", "reenable"):
+            self.enable(names, changes, reenable=verb == "reenable")
+        elif verb == "mask":
+            self.mask(names, changes)
+        elif verb == "unmask":
+            self.unmask(names, changes)
+        elif verb != "disable":
+            raise ValueError(f"unknown [Install] verb {verb!r}")
+
     def enable(
         self,
         names: Iterable[str],

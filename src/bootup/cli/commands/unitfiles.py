@@ -235,16 +235,7 @@ def _install_verb(args: argparse.Namespace) -> int:
     changes: list[Change] = []
     failure: str | None = None
     try:
-        if verb in ("disable", "reenable"):
-            installer.disable(units, changes)
-        if verb == "enable":
-            installer.enable(units, changes)
-        elif verb == "reenable":
-            installer.enable(units, changes, reenable=True)
-        elif verb == "mask":
-            installer.mask(units, changes)
-        elif verb == "unmask":
-            installer.unmask(units, changes)
+        installer.apply(verb, units, changes)
     except UnitError as exc:
         bare = getattr(exc, "bare", False)
         failure = f"Failed to {verb} {exc}" if bare else f"Failed to {verb} unit, {exc}"
