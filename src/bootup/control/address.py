@@ -25,12 +25,20 @@ from bootup.control.errors import ConnectError
 # builds Path objects. mypy treats any TYPE_CHECKING name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
     from typing import Final
 
     SYSTEM_SOCKET: Path
 
-__all__ = ("SYSTEM_SOCKET", "check_access", "find_socket", "locate_socket", "project_socket")
+__all__ = (
+    "SYSTEM_SOCKET",
+    "check_access",
+    "enclosing_project_file",
+    "find_socket",
+    "locate_socket",
+    "project_socket",
+)
 
 SYSTEM_SOCKET_PATH: Final = "/run/bootup/control.sock"
 _RELATIVE: Final = os.path.join(".bootup", "control.sock")
@@ -73,20 +81,33 @@ def locate_socket(
         return SYSTEM_SOCKET_PATH
     if project is not None:
         return os.path.join(os.path.realpath(project), _RELATIVE)
+    found = enclosing_project_file("control.sock", cwd, exists=_is_socket)
+    if found is not None:
+        return found
+    check_access(SYSTEM_SOCKET_PATH)
+    return SYSTEM_SOCKET_PATH
+
+
+def enclosing_project_file(
+    name: str, cwd: str | None = None, *, exists: Callable[[str], bool] = os.path.isfile
+) -> str | None:
+    """The nearest ``DIR/.bootup/NAME`` or ``DIR/units/.bootup/NAME`` from ``cwd`` up.
+
+    How every client finds "this project's" manager, journal or recorded state, the way
+    git finds its repository (``bootup up``'s default DIR is ``./units``).
+    """
     directory = os.path.realpath(cwd or os.getcwd())
     while True:
         for candidate in (
-            os.path.join(directory, _RELATIVE),
-            os.path.join(directory, "units", _RELATIVE),
+            os.path.join(directory, ".bootup", name),
+            os.path.join(directory, "units", ".bootup", name),
         ):
-            if _is_socket(candidate):
+            if exists(candidate):
                 return candidate
         parent = os.path.dirname(directory)
         if parent == directory:
-            break
+            return None
         directory = parent
-    check_access(SYSTEM_SOCKET_PATH)
-    return SYSTEM_SOCKET_PATH
 
 
 def _is_socket(path: str) -> bool:

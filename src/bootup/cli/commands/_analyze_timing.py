@@ -90,19 +90,12 @@ def state_file(args: argparse.Namespace, cwd: str | None = None) -> str:
         return os.path.join(os.path.abspath(project), ".bootup", "state.json")
     if getattr(args, "system", False):
         return SYSTEM_STATE
+    from bootup.control.address import enclosing_project_file
+
     here = os.path.abspath(cwd or os.getcwd())
-    directory = here
-    while True:
-        for candidate in (
-            os.path.join(directory, ".bootup", "state.json"),
-            os.path.join(directory, "units", ".bootup", "state.json"),
-        ):
-            if os.path.isfile(candidate):
-                return candidate
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
+    found = enclosing_project_file("state.json", here)
+    if found is not None:
+        return found
     if os.path.isfile(SYSTEM_STATE):
         return SYSTEM_STATE
     return os.path.join(here, "units", ".bootup", "state.json")

@@ -99,14 +99,11 @@ def resolve_journal_path(
             raise JournalError(f"no journal found at {candidate}")
         return candidate
     if not system:
-        here = cwd.resolve()
-        for directory in (here, *here.parents):
-            for candidate in (
-                directory / ".bootup" / "journal.db",
-                directory / "units" / ".bootup" / "journal.db",
-            ):
-                if candidate.is_file():
-                    return candidate
+        from bootup.control.address import enclosing_project_file
+
+        found = enclosing_project_file("journal.db", str(cwd))
+        if found is not None:
+            return Path(found)
     candidate = system_journal_path()
     if not candidate.exists():
         hint = "" if system else " (pass --project DIR or --file PATH)"
